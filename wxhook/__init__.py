@@ -1,0 +1,1 @@
+"""wxhook: the callback server for WeChat Official Accounts."""

@@ -1,0 +1,73 @@
+"""The one exception tree of wxhook; protocol errors carry the HTTP status they imply."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ErrorCode(IntEnum):
+    """The official WXBizMsgCrypt return codes (PROTOCOL.md section 2, item 10)."""
+
+    VALIDATE_SIGNATURE = -40001
+    PARSE_XML = -40002
+    COMPUTE_SIGNATURE = -40003
+    ILLEGAL_AES_KEY = -40004
+    VALIDATE_APPID = -40005
+    ENCRYPT_AES = -40006
+    DECRYPT_AES = -40007
+    ILLEGAL_BUFFER = -40008
+    ENCODE_BASE64 = -40009
+    DECODE_BASE64 = -40010
+    GEN_RETURN_XML = -40011
+
+
+class WxhookError(Exception):
+    """Root of every error wxhook raises on purpose."""
+
+
+class ProtocolError(WxhookError):
+    """A request that breaks the protocol; `status` is the HTTP status to answer with."""
+
+    status: int = 400
+
+    def __init__(self, message: str, *, hint: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if status is not None:
+            self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class SignatureError(ProtocolError):
+    """`signature` or `msg_signature` does not match: the request is not from WeChat."""
+
+    status = 403
+    code = ErrorCode.VALIDATE_SIGNATURE
+
+
+class CryptoError(ProtocolError):
+    """Safe-mode decryption or encryption failed; carries the official -4000x code."""
+
+    def __init__(self, code: ErrorCode, message: str, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"[{int(self.code)}] {super().__str__()}"
+
+
+class ParseError(ProtocolError):
+    """The XML document is malformed, hostile, or lacks a field every push carries."""
+
+
+class BodyTooLarge(ProtocolError):
+    """The request body exceeds the configured limit."""
+
+    status = 413
+
+
+class ReplyError(WxhookError, ValueError):
+    """A reply object that WeChat would refuse (for example a news reply with 9 articles)."""

@@ -1,0 +1,194 @@
+"""Passive replies (PROTOCOL.md 5): frozen objects that render to always-well-formed XML."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import ClassVar, TypeAlias
+
+from .errors import ReplyError
+from .events import BaseEvent
+from .messages import BaseMessage
+from .xmlcodec import Fields, render_document
+
+log = logging.getLogger("wxhook.core")
+
+MAX_ARTICLES = 8
+# Since 2018-10-12 a reply to a user's message may carry one article only; events allow 8.
+MAX_ARTICLES_TO_MESSAGE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Base of every passive reply."""
+
+    MSG_TYPE: ClassVar[str] = ""
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        """The elements after the common header, or None when nothing should be sent."""
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class TextReply(Reply):
+    """A text reply; newlines are shown as such."""
+
+    MSG_TYPE = "text"
+    content: str
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        return {"Content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReply(Reply):
+    """An image reply; the media must be uploaded first."""
+
+    MSG_TYPE = "image"
+    media_id: str
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        return {"Image": {"MediaId": self.media_id}}
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceReply(Reply):
+    """A voice reply."""
+
+    MSG_TYPE = "voice"
+    media_id: str
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        return {"Voice": {"MediaId": self.media_id}}
+
+
+@dataclass(frozen=True, slots=True)
+class VideoReply(Reply):
+    """A video reply."""
+
+    MSG_TYPE = "video"
+    media_id: str
+    title: str = ""
+    description: str = ""
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        video: Fields = {"MediaId": self.media_id}
+        if self.title:
+            video["Title"] = self.title
+        if self.description:
+            video["Description"] = self.description
+        return {"Video": video}
+
+
+@dataclass(frozen=True, slots=True)
+class MusicReply(Reply):
+    """A music reply; WeChat requires the thumbnail's media id."""
+
+    MSG_TYPE = "music"
+    thumb_media_id: str
+    title: str = ""
+    description: str = ""
+    music_url: str = ""
+    hq_music_url: str = ""
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        return {
+            "Music": {
+                "Title": self.title,
+                "Description": self.description,
+                "MusicUrl": self.music_url,
+                "HQMusicUrl": self.hq_music_url,
+                "ThumbMediaId": self.thumb_media_id,
+            }
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One item of a news reply."""
+
+    title: str
+    description: str = ""
+    image: str = ""
+    url: str = ""
+
+    def render(self) -> Fields:
+        """The <item> element's children."""
+        return {
+            "Title": self.title,
+            "Description": self.description,
+            "PicUrl": self.image,
+            "Url": self.url,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewsReply(Reply):
+    """A news (图文) reply of 1 to 8 articles; a user message gets only the first."""
+
+    MSG_TYPE = "news"
+    articles: tuple[Article, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "articles", tuple(self.articles))
+        if not 1 <= len(self.articles) <= MAX_ARTICLES:
+            raise ReplyError(
+                f"a news reply holds 1 to {MAX_ARTICLES} articles, got {len(self.articles)}"
+            )
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        articles = self.articles
+        if not isinstance(message, BaseEvent) and len(articles) > MAX_ARTICLES_TO_MESSAGE:
+            log.warning(
+                "news reply to a %s message cut from %d articles to 1 (WeChat's rule since 2018)",
+                message.type,
+                len(articles),
+            )
+            articles = articles[:MAX_ARTICLES_TO_MESSAGE]
+        return {"ArticleCount": len(articles), "Articles": {"item": [a.render() for a in articles]}}
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCustomerServiceReply(Reply):
+    """Hand this user message to customer service, to one agent when `kf_account` is set."""
+
+    MSG_TYPE = "transfer_customer_service"
+    kf_account: str | None = None
+
+    def body(self, message: BaseMessage) -> Fields | None:
+        if isinstance(message, BaseEvent):
+            # WeChat forwards user messages only; for an event the reply would be invalid.
+            log.warning("transfer_customer_service ignored: it answers messages, not events")
+            return None
+        return {"TransInfo": {"KfAccount": self.kf_account}} if self.kf_account else {}
+
+
+ReplyLike: TypeAlias = Reply | str | None
+
+
+def as_reply(value: object) -> Reply | None:
+    """A handler's return value as a Reply: a str is a text reply, None is no reply."""
+    if value is None or isinstance(value, Reply):
+        return value
+    if isinstance(value, str):
+        return TextReply(value)
+    raise ReplyError(
+        f"a handler returned {type(value).__name__}; return None, a str or a reply object"
+    )
+
+
+def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -> bytes:
+    """The reply's plaintext XML addressed back to the message's sender; b"" for no reply."""
+    resolved = as_reply(reply)
+    if resolved is None:
+        return b""
+    body = resolved.body(message)
+    if body is None:
+        return b""
+    header: Fields = {
+        "ToUserName": message.source,
+        "FromUserName": message.target,
+        "CreateTime": now,
+        "MsgType": resolved.MSG_TYPE,
+    }
+    return render_document({**header, **body})

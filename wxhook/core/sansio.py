@@ -1,0 +1,167 @@
+"""The whole protocol as two calls: bytes in -> typed message, reply -> bytes out. No I/O here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .crypto import SafeModeCrypto
+from .errors import CryptoError, ErrorCode, ProtocolError
+from .messages import BaseMessage
+from .registry import parse_message
+from .replies import Reply, render_reply
+from .signature import check_msg_signature, check_signature, compute_signature
+from .xmlcodec import MAX_BYTES, parse_xml, render_document
+
+Mode = Literal["plain", "compatible", "safe"]
+MODES: tuple[Mode, ...] = ("plain", "compatible", "safe")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKeys:
+    """What the protocol needs to know about one Official Account."""
+
+    token: str
+    app_id: str = ""
+    mode: Mode = "plain"
+    crypto: SafeModeCrypto | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        token: str,
+        app_id: str = "",
+        encoding_aes_key: str = "",
+        mode: Mode = "plain",
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> AccountKeys:
+        """Validate the settings (a bad EncodingAESKey raises -40004 here, not at a message)."""
+        if mode not in MODES:
+            raise ProtocolError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if not token:
+            raise ProtocolError("the token is empty", hint="copy it from the MP console")
+        crypto = None
+        if encoding_aes_key:
+            crypto = SafeModeCrypto(encoding_aes_key, app_id, random=random)
+        elif mode != "plain":
+            raise CryptoError(
+                ErrorCode.ILLEGAL_AES_KEY,
+                f"{mode} mode needs an EncodingAESKey",
+                hint="copy it from the MP console, or set mode = plain",
+            )
+        if crypto is not None and not app_id:
+            raise CryptoError(
+                ErrorCode.VALIDATE_APPID,
+                "an EncodingAESKey needs the account's AppID",
+                hint="set app_id; decrypted messages end with it",
+            )
+        return cls(token=token, app_id=app_id, mode=mode, crypto=crypto)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A verified, decrypted, parsed push and what its reply must echo."""
+
+    message: BaseMessage
+    encrypted: bool
+    timestamp: str
+    nonce: str
+
+
+def _q(query: Mapping[str, str], name: str) -> str:
+    return query.get(name, "") or ""
+
+
+def verify_url(keys: AccountKeys, query: Mapping[str, str]) -> str:
+    """GET verification: the echostr to answer verbatim, or SignatureError."""
+    check_signature(keys.token, _q(query, "timestamp"), _q(query, "nonce"), _q(query, "signature"))
+    return _q(query, "echostr")
+
+
+def decode(
+    keys: AccountKeys,
+    query: Mapping[str, str],
+    body: bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+) -> Decoded:
+    """Verify, decrypt when encrypt_type=aes, and parse one POST into its message object."""
+    timestamp, nonce = _q(query, "timestamp"), _q(query, "nonce")
+    check_signature(keys.token, timestamp, nonce, _q(query, "signature"))
+    encrypted = _q(query, "encrypt_type").lower() == "aes"
+    document = parse_xml(body, max_bytes=max_bytes)
+    if encrypted:
+        if keys.crypto is None:
+            raise ProtocolError(
+                "encrypted push for an account without an EncodingAESKey",
+                hint="the MP console is in compatible or safe mode: set encoding_aes_key and mode",
+            )
+        encrypt = document.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise CryptoError(ErrorCode.PARSE_XML, "encrypt_type=aes but the body has no Encrypt")
+        check_msg_signature(keys.token, timestamp, nonce, encrypt, _q(query, "msg_signature"))
+        # Only the decrypted document is covered by a signature; plaintext siblings are ignored.
+        document = parse_xml(keys.crypto.decrypt(encrypt), max_bytes=max_bytes)
+    elif keys.mode == "safe":
+        raise ProtocolError(
+            "plaintext push refused: this account is in safe mode",
+            hint="set mode = compatible if the MP console is not in safe mode",
+        )
+    return Decoded(parse_message(document), encrypted, timestamp, nonce)
+
+
+def seal(keys: AccountKeys, plaintext: bytes, request: Decoded, *, now: int) -> bytes:
+    """Wrap a rendered reply for the request it answers: encrypted when the request was."""
+    if not plaintext or not request.encrypted:
+        return plaintext
+    if keys.crypto is None:  # decode() never returns encrypted=True without crypto
+        raise ProtocolError("cannot encrypt a reply without an EncodingAESKey", status=500)
+    encrypt = keys.crypto.encrypt(plaintext)
+    timestamp = str(now)
+    # The official example echoes the request's nonce in the reply envelope.
+    return render_document(
+        {
+            "Encrypt": encrypt,
+            "MsgSignature": compute_signature(keys.token, timestamp, request.nonce, encrypt),
+            "TimeStamp": now,
+            "Nonce": request.nonce,
+        }
+    )
+
+
+def encode(keys: AccountKeys, reply: Reply | str | None, request: Decoded, *, now: int) -> bytes:
+    """Render and seal a handler's reply into the response body (b"" means no reply)."""
+    return seal(keys, render_reply(reply, request.message, now=now), request, now=now)
+
+
+def dedup_key(message: BaseMessage) -> str:
+    """The key WeChat's retries of one push share (DESIGN.md, pipeline step 5).
+
+    MsgId identifies a message (with its sender, since bare MsgIds have collided); events use
+    FromUserName + CreateTime, the documented floor, plus the fields that keep two different
+    events of one second apart.
+    """
+    raw = message.raw
+
+    def field(name: str) -> str:
+        value = raw.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    if message.type != "event" and field("MsgId"):
+        parts = ["m", message.target, message.source, field("MsgId")]
+    else:
+        parts = [
+            "e",
+            message.target,
+            message.source,
+            str(message.create_time),
+            field("Event"),
+            field("EventKey"),
+            field("MsgID"),
+            field("OpenID"),
+            field("UserCardCode"),
+        ]
+    return "|".join(parts)
