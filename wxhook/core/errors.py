@@ -63,7 +63,7 @@ class ParseError(ProtocolError):
     """The XML document is malformed, hostile, or lacks a field every push carries."""
 
 
-class BodyTooLarge(ProtocolError):
+class BodyTooLarge(ParseError):
     """The request body exceeds the configured limit."""
 
     status = 413

@@ -10,7 +10,7 @@ from typing import Any, TypeAlias
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
-from .errors import ParseError
+from .errors import BodyTooLarge, ParseError
 
 XmlValue: TypeAlias = "str | XmlDict | list[XmlValue]"
 XmlDict: TypeAlias = dict[str, XmlValue]
@@ -105,7 +105,7 @@ def _join(segments: list[tuple[str, bool]]) -> str:
 def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
     """Parse one WeChat XML document into a dict of its root's children."""
     if len(body) > max_bytes:
-        raise ParseError(f"XML body of {len(body)} bytes exceeds the {max_bytes}-byte limit")
+        raise BodyTooLarge(f"XML body of {len(body)} bytes exceeds the {max_bytes}-byte limit")
     body = clean_bytes(body)
     if not body:
         raise ParseError("empty body: expected an <xml> document")

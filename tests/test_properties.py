@@ -1,0 +1,74 @@
+"""Property tests: random content survives encrypt/decrypt and render/parse unchanged."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wxhook.core import (
+    AccountKeys,
+    SafeModeCrypto,
+    TextMessage,
+    compute_signature,
+    decode,
+    encode,
+    parse_xml,
+    render_reply,
+)
+
+KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+APPID = "wx2c2769f8efd9abc2"
+ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+# Text as users and LLMs produce it: emoji, CJK, CDATA terminators, control characters.
+nasty_text = st.lists(
+    st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+        st.sampled_from(["]]>", "]]", "<![CDATA[", "😀", "你好", "\x1d", "\x00", "&", "<", "\n"]),
+    ),
+    max_size=30,
+).map("".join)
+
+
+def expected(text: str) -> str:
+    """What any XML parser returns: illegal characters dropped, line ends normalised to LF."""
+    return ILLEGAL.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000), st.binary(min_size=16, max_size=16))
+def test_encrypt_decrypt_round_trip(payload, prefix):
+    crypto = SafeModeCrypto(KEY, APPID, random=lambda n: prefix)
+    assert crypto.decrypt(crypto.encrypt(payload)) == payload
+
+
+@settings(max_examples=300, deadline=None)
+@given(nasty_text)
+def test_render_parse_round_trip(text):
+    out = render_reply(text, TextMessage(source="o", target="gh"), now=1)
+    # Surrounding whitespace inside CDATA is content and survives; illegal characters are dropped.
+    assert parse_xml(out)["Content"] == expected(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(nasty_text, nasty_text)
+def test_safe_mode_full_round_trip(content, answer):
+    keys = AccountKeys.create(token="t", app_id=APPID, encoding_aes_key=KEY, mode="safe")
+    inner = render_reply(content, TextMessage(source="gh", target="oU"), now=5)
+    inner = inner.replace(b"<MsgType>", b"<MsgId>1</MsgId><MsgType>")
+    encrypt = SafeModeCrypto(KEY, APPID).encrypt(inner)
+    query = {
+        "signature": compute_signature("t", "1", "2"),
+        "timestamp": "1",
+        "nonce": "2",
+        "encrypt_type": "aes",
+        "msg_signature": compute_signature("t", "1", "2", encrypt),
+    }
+    body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
+    request = decode(keys, query, body)
+    assert request.message.content == expected(content)
+    envelope = parse_xml(encode(keys, answer, request, now=9))
+    reply = parse_xml(SafeModeCrypto(KEY, APPID).decrypt(envelope["Encrypt"]))
+    assert reply["Content"] == expected(answer)

@@ -1,0 +1,64 @@
+"""XML in and out: tolerant of WeChat's quirks, closed to hostile documents."""
+
+from __future__ import annotations
+
+import pytest
+
+from wxhook.core import parse_xml
+from wxhook.core.xmlcodec import cdata, render_document
+
+
+def test_control_character_in_user_text_parses():
+    # WeRoBot#420: a \x1d in Content made other SDKs fail and the user saw an error notice.
+    doc = parse_xml(b"<xml><Content><![CDATA[a\x1db\x00c\td\ne]]></Content></xml>")
+    assert doc["Content"] == "abc\td\ne"
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"",
+        b"  \n\t",
+        b"\xef\xbb\xbf",
+        b'<?xml version="1.0" encoding="utf-8"?>\n',
+        b'\n<?xml version="1.0"?>',
+    ],
+)
+def test_leading_whitespace_bom_and_declaration_are_tolerated(prefix):
+    assert parse_xml(prefix + b"<xml><A>1</A></xml>") == {"A": "1"}
+
+
+def test_empty_elements_become_empty_strings():
+    doc = parse_xml(b"<xml><A/><B></B><C><![CDATA[]]></C></xml>")
+    assert doc == {"A": "", "B": "", "C": ""}
+
+
+def test_cdata_is_verbatim_and_layout_whitespace_is_dropped():
+    doc = parse_xml(b"<xml><A>\n  <![CDATA[  two spaces  ]]>\n</A><B>\n 42 \n</B></xml>")
+    assert doc == {"A": "  two spaces  ", "B": "42"}
+
+
+def test_split_cdata_joins_back():
+    doc = parse_xml("<xml><C><![CDATA[hi 😀 ]]]]><![CDATA[> end]]></C></xml>".encode())
+    assert doc["C"] == "hi 😀 ]]> end"
+
+
+def test_repeated_children_become_lists_single_stays_mapping():
+    doc = parse_xml(
+        b"<xml><L><item><x>1</x></item><item><x>2</x></item></L><M><item><x>3</x></item></M></xml>"
+    )
+    assert doc["L"] == {"item": [{"x": "1"}, {"x": "2"}]}
+    assert doc["M"] == {"item": {"x": "3"}}
+
+
+def test_cdata_helper_splits_terminator_and_drops_illegal_characters():
+    assert cdata("a]]>b\x01") == "<![CDATA[a]]]]><![CDATA[>b]]>"
+    assert parse_xml(render_document({"V": "x]]>]]>y\x0b"})) == {"V": "x]]>]]>y"}
+
+
+def test_render_keeps_ints_bare_and_nests():
+    out = render_document({"N": 5, "D": {"K": "v"}, "L": [{"a": "1"}, {"a": "2"}]})
+    assert out == (
+        b"<xml><N>5</N><D><K><![CDATA[v]]></K></D><L><a><![CDATA[1]]></a></L>"
+        b"<L><a><![CDATA[2]]></a></L></xml>"
+    )
