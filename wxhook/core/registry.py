@@ -70,7 +70,8 @@ def message_class(raw: Mapping[str, XmlValue]) -> type[BaseMessage]:
     msg_type = _field(raw, "MsgType").lower()
     if msg_type not in _EVENT_MSG_TYPES:
         return TABLE.get((msg_type, ""), UnknownMessage)
-    event = _field(raw, "Event").lower()
+    # device_text and device_status pushes carry no Event: their MsgType names the event.
+    event = _field(raw, "Event").lower() or msg_type
     refine = REFINE.get(event) if msg_type == "event" else None
     if refine is not None:
         return refine(raw)
