@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
@@ -127,7 +128,7 @@ class NewsReply(Reply):
     """A news (图文) reply of 1 to 8 articles; a user message gets only the first."""
 
     MSG_TYPE = "news"
-    articles: tuple[Article, ...]
+    articles: Sequence[Article]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "articles", tuple(self.articles))

@@ -1,0 +1,205 @@
+"""The `wxhook` command: serve, check-config, failures, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib.metadata import version
+from types import FrameType
+
+from .config import Config, ConfigError, load_config
+from .logs import setup_logging
+
+log = logging.getLogger("wxhook.cli")
+DEFAULT_CONFIG = "config.toml"
+
+
+def _config_path(given: str | None) -> str:
+    return given or os.environ.get("WXHOOK_CONFIG") or DEFAULT_CONFIG
+
+
+def _load(args: argparse.Namespace) -> Config:
+    # Plugins are imported by module path; like uvicorn, let the working directory hold them.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    config = load_config(_config_path(args.config))
+    server = config.server
+    overrides = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers))
+        if v is not None
+    }
+    if overrides:
+        config = replace(config, server=replace(server, **overrides))
+    return config
+
+
+def _serve_one(config: Config) -> None:
+    from aiohttp import web
+
+    from .server import create_app
+
+    setup_logging(config.log)
+    app = create_app(config)
+    accounts = ", ".join(f"{a.name} ({a.mode}) at {a.path}" for a in config.accounts)
+    log.info(
+        "wxhook %s serving %s on %s:%d, store %s",
+        version("wxhook"),
+        accounts,
+        config.server.host,
+        config.server.port,
+        config.store.url.split("@")[-1],  # never log a password in the URL
+    )
+    web.run_app(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        shutdown_timeout=config.server.shutdown_grace,
+        # Each worker binds the same port with SO_REUSEPORT; the kernel spreads connections.
+        reuse_port=config.server.workers > 1,
+        print=None,
+        access_log=None,
+    )
+
+
+def _serve_workers(config: Config) -> int:
+    mp_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    owned = None
+    if not mp_dir:
+        owned = tempfile.TemporaryDirectory(prefix="wxhook-metrics-")
+        mp_dir = owned.name
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = mp_dir
+    setup_logging(config.log)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_serve_one, args=(config,), name=f"wxhook-worker-{i}")
+        for i in range(config.server.workers)
+    ]
+    for p in procs:
+        p.start()
+    log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    from prometheus_client import multiprocess
+
+    for p in procs:
+        p.join()
+        if p.pid is not None:
+            multiprocess.mark_process_dead(p.pid, mp_dir)  # type: ignore[no-untyped-call]
+        code = code or (p.exitcode or 0)
+    if owned is not None:
+        owned.cleanup()
+    return code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the callback server."""
+    config = _load(args)
+    if config.server.workers > 1:
+        return _serve_workers(config)
+    _serve_one(config)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config and import every plugin, as `serve` would."""
+    from .plugins import load_plugins
+
+    config = _load(args)
+    router = load_plugins(config.plugins.modules)
+    handlers = sum(1 for _ in router.handlers())
+    print(
+        f"{config.source}: ok — {len(config.accounts)} account(s), "
+        f"{len(config.plugins.modules)} plugin module(s), {handlers} handler(s), "
+        f"store {config.store.url.split('@')[-1]}"
+    )
+    return 0
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    """Print the most recent handler failures recorded in the store."""
+    import json
+
+    from .stores import open_store
+
+    config = _load(args)
+
+    async def read() -> list[dict[str, object]]:
+        store = open_store(config.store)
+        try:
+            return await store.failures(args.limit)
+        finally:
+            await store.close()
+
+    for row in asyncio.run(read()):
+        if not args.traceback:
+            row.pop("traceback", None)
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so the README's command list can be checked)."""
+    parser = argparse.ArgumentParser(
+        prog="wxhook", description="Callback server for WeChat Official Accounts."
+    )
+    parser.add_argument("--version", action="version", version=f"wxhook {version('wxhook')}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config",
+            metavar="PATH",
+            help=f"TOML config (default: $WXHOOK_CONFIG or ./{DEFAULT_CONFIG})",
+        )
+        p.set_defaults(host=None, port=None, workers=None)
+
+    serve = sub.add_parser("serve", help="run the callback server")
+    with_config(serve)
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--workers", type=int, help="override server.workers (SO_REUSEPORT)")
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate the config and plugins, then exit")
+    with_config(check)
+    check.set_defaults(func=cmd_check_config)
+
+    failures = sub.add_parser("failures", help="show recent handler failures from the store")
+    with_config(failures)
+    failures.add_argument("--limit", type=int, default=20)
+    failures.add_argument("--traceback", action="store_true", help="include tracebacks")
+    failures.set_defaults(func=cmd_failures)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `wxhook` console script and `python -m wxhook`."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"wxhook: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

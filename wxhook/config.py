@@ -1,0 +1,319 @@
+"""Configuration: one TOML file, secrets from the environment, validated once at start."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .core import AccountKeys, WxhookError
+from .core.errors import ProtocolError
+from .core.sansio import MODES
+
+
+class ConfigError(WxhookError):
+    """A setting that stops the start; the message names the key and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """[server]"""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a callback server listens for WeChat by design
+    port: int = 8080
+    max_body_bytes: int = 256 * 1024
+    workers: int = 1
+    shutdown_grace: float = 20.0
+    trust_proxy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    """[dispatch]"""
+
+    deadline: float = 4.5
+    background_timeout: float = 60.0
+    max_background: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """[store]"""
+
+    url: str = "memory://"
+    dedup_ttl: int = 300
+    password: str = ""
+    socket_timeout: float = 0.5
+    connect_timeout: float = 0.5
+    max_connections: int = 64
+    memory_max_keys: int = 100_000
+    failures_max: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One [[accounts]] entry."""
+
+    name: str
+    path: str
+    token: str = ""
+    app_id: str = ""
+    encoding_aes_key: str = ""
+    mode: str = "plain"
+
+    def keys(self) -> AccountKeys:
+        """The protocol core's view of this account (already validated by load_config)."""
+        return AccountKeys.create(
+            token=self.token,
+            app_id=self.app_id,
+            encoding_aes_key=self.encoding_aes_key,
+            mode=self.mode,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PluginsConfig:
+    """[plugins]"""
+
+    modules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """[log]"""
+
+    level: str = "INFO"
+    format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """[metrics]"""
+
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    accounts: tuple[AccountConfig, ...] = ()
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    source: str = "<defaults>"
+
+
+_SECTIONS = {
+    "server": ServerConfig,
+    "dispatch": DispatchConfig,
+    "store": StoreConfig,
+    "plugins": PluginsConfig,
+    "log": LogConfig,
+    "metrics": MetricsConfig,
+}
+SECRET_FIELDS = ("token", "app_id", "encoding_aes_key")
+
+
+def env_name(account: str, key: str) -> str:
+    """WXHOOK_<ACCOUNT>_<KEY>: the variable that overrides one account's secret."""
+    return f"WXHOOK_{re.sub(r'[^A-Za-z0-9]', '_', account).upper()}_{key.upper()}"
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    if expected is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f'{where} must be a list of strings, e.g. ["myplugins.menu"]')
+        return tuple(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {expected.__name__}, got {value!r}")
+    return value
+
+
+def _section(name: str, cls: type, data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{name}.{key} is not a setting: {_suggest(key, list(known))}")
+        kwargs[key] = _coerce(f"{name}.{key}", value, getattr(cls(), key))
+    return cls(**kwargs)
+
+
+def _account(index: int, data: Any, env: Mapping[str, str]) -> AccountConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"accounts[{index}] must be a table ([[accounts]])")
+    known = [f.name for f in fields(AccountConfig)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"accounts[{index}].{key} is not a setting: {_suggest(key, known)}")
+    for key in ("name", "path"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            example = {"name": '"main"', "path": '"/wechat"'}[key]
+            raise ConfigError(f"accounts[{index}].{key} is missing: add {key} = {example}")
+    values = dict(data)
+    for key in ("token", "app_id", "encoding_aes_key", "mode"):
+        if not isinstance(values.get(key, ""), str):
+            raise ConfigError(f"accounts[{index}].{key} must be a string")
+    name = values["name"]
+    for key in SECRET_FIELDS:
+        if env.get(env_name(name, key)):
+            values[key] = env[env_name(name, key)]
+    return AccountConfig(**values)
+
+
+def _check_account(a: AccountConfig, where: str) -> None:
+    if not a.path.startswith("/"):
+        raise ConfigError(f"{where}.path {a.path!r} must start with '/', e.g. \"/wechat\"")
+    if a.mode not in MODES:
+        raise ConfigError(f"{where}.mode must be one of {', '.join(MODES)}, got {a.mode!r}")
+    if not a.token:
+        raise ConfigError(
+            f"{where}.token is missing: set it (the Token of the MP console's 服务器配置) "
+            f"or the environment variable {env_name(a.name, 'token')}"
+        )
+    if a.encoding_aes_key and len(a.encoding_aes_key) != 43:
+        raise ConfigError(
+            f"{where}.encoding_aes_key must be 43 characters, got {len(a.encoding_aes_key)}: "
+            f"copy the EncodingAESKey again (or set {env_name(a.name, 'encoding_aes_key')})"
+        )
+    if a.mode != "plain" and not a.encoding_aes_key:
+        raise ConfigError(
+            f"{where}.encoding_aes_key is missing: {a.mode} mode needs it "
+            f'(or set {env_name(a.name, "encoding_aes_key")}, or mode = "plain")'
+        )
+    if a.encoding_aes_key and not a.app_id:
+        raise ConfigError(
+            f"{where}.app_id is missing: decrypted messages end with the AppID "
+            f"(set it or {env_name(a.name, 'app_id')})"
+        )
+    try:
+        a.keys()
+    except ProtocolError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _check(config: Config) -> None:
+    s, d, st = config.server, config.dispatch, config.store
+    if not 0 < s.port < 65536:
+        raise ConfigError(f"server.port must be 1..65535, got {s.port}")
+    if s.max_body_bytes < 1024:
+        raise ConfigError("server.max_body_bytes must be at least 1024 (WeChat pushes are ~1 KB)")
+    if s.workers < 1:
+        raise ConfigError("server.workers must be at least 1")
+    if not 0 < d.deadline < 5:
+        raise ConfigError(
+            f"dispatch.deadline must be between 0 and 5 seconds (WeChat waits 5), got {d.deadline}"
+        )
+    if d.background_timeout < 0 or d.max_background < 0:
+        raise ConfigError("dispatch.background_timeout and max_background must not be negative")
+    if not st.url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"store.url must start with memory://, redis://, rediss:// or unix://, got {st.url!r}"
+        )
+    if st.dedup_ttl < 10:
+        raise ConfigError("store.dedup_ttl must be at least 10 seconds (WeChat retries for ~15 s)")
+    if config.log.format not in ("text", "json"):
+        raise ConfigError(f'log.format must be "text" or "json", got {config.log.format!r}')
+    if not config.accounts:
+        raise ConfigError(
+            "accounts: none configured: add an [[accounts]] table with name, path and token"
+        )
+    seen_paths: dict[str, str] = {}
+    seen_names: set[str] = set()
+    reserved = {"/healthz", "/readyz", "/metrics"}
+    for i, a in enumerate(config.accounts):
+        where = f"accounts[{i}] ({a.name})"
+        _check_account(a, where)
+        if a.path in reserved:
+            raise ConfigError(f"{where}.path {a.path!r} is reserved for health and metrics")
+        if a.path in seen_paths:
+            raise ConfigError(
+                f"{where}.path {a.path!r} is already used by account {seen_paths[a.path]!r}: "
+                "give each account its own path"
+            )
+        if a.name in seen_names:
+            raise ConfigError(f"{where}.name {a.name!r} is used twice: names must be unique")
+        seen_paths[a.path] = a.name
+        seen_names.add(a.name)
+
+
+def parse_config(
+    data: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "<dict>"
+) -> Config:
+    """Build and validate a Config from parsed TOML and the environment."""
+    env = os.environ if env is None else env
+    known = [*_SECTIONS, "accounts"]
+    kwargs: dict[str, Any] = {"source": source}
+    for key, value in data.items():
+        if key == "accounts":
+            if not isinstance(value, list):
+                raise ConfigError("accounts must be an array of tables: write [[accounts]]")
+            kwargs["accounts"] = tuple(_account(i, a, env) for i, a in enumerate(value))
+        elif key in _SECTIONS:
+            kwargs[key] = _section(key, _SECTIONS[key], value)
+        else:
+            raise ConfigError(f"[{key}] is not a section: {_suggest(key, known)}")
+    config = Config(**kwargs)
+    store_url = env.get("WXHOOK_STORE_URL")
+    store_password = env.get("WXHOOK_STORE_PASSWORD")
+    if store_url or store_password:
+        config = replace(
+            config,
+            store=replace(
+                config.store,
+                url=store_url or config.store.url,
+                password=store_password or config.store.password,
+            ),
+        )
+    _check(config)
+    return config
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read a TOML file and validate it; every problem is one ConfigError line."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file (copy config.example.toml to start)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(data, env=env, source=str(p))
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+__all__ = [
+    "AccountConfig",
+    "Config",
+    "ConfigError",
+    "DispatchConfig",
+    "LogConfig",
+    "MetricsConfig",
+    "PluginsConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "env_name",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,95 @@
+"""Prometheus metrics (prometheus-client); correct across worker processes via multiprocess mode."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as mp
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.5, 10.0, 30.0, 60.0)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory prometheus-client shares between worker processes, when set."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    """Every metric wxhook exports; one instance per process (or per test)."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "wxhook_requests",
+            "Callbacks by account, message type, event and outcome "
+            "(replied, empty, duplicate, rejected; reason says why a request was rejected)",
+            ["account", "msg_type", "event", "outcome", "reason"],
+            registry=r,
+        )
+        self.dedup_hits = Counter(
+            "wxhook_dedup_hits", "Retries recognised as duplicates", ["account"], registry=r
+        )
+        self.deadline_misses = Counter(
+            "wxhook_deadline_misses",
+            "Responses sent empty because handlers were still running at the deadline",
+            ["account"],
+            registry=r,
+        )
+        self.handler_seconds = Histogram(
+            "wxhook_handler_seconds",
+            "Handler run time",
+            ["handler"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.handler_errors = Counter(
+            "wxhook_handler_errors", "Handlers that raised or timed out", ["handler"], registry=r
+        )
+        self.background = Gauge(
+            "wxhook_background_handlers",
+            "Handlers still running after their response was sent",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.store_errors = Counter(
+            "wxhook_store_errors",
+            "Store operations that failed (dedup failed open)",
+            ["op"],
+            registry=r,
+        )
+        self.crypto_failures = Counter(
+            "wxhook_crypto_failures", "Safe-mode failures by official code", ["code"], registry=r
+        )
+        self.unknown_types = Counter(
+            "wxhook_unknown_types",
+            "Pushes of a MsgType or Event wxhook has no class for",
+            ["msg_type", "event"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "wxhook_request_seconds",
+            "Time from request arrival to response",
+            ["account"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The exposition text; merges every worker's values in multiprocess mode."""
+        path = multiprocess_dir()
+        if path is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        mp.MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

@@ -1,0 +1,242 @@
+"""HTTP in and out (aiohttp lives here only): app factory, callback endpoints, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .config import AccountConfig, Config
+from .core import (
+    AccountKeys,
+    BodyTooLarge,
+    CryptoError,
+    ParseError,
+    ProtocolError,
+    SignatureError,
+    UnknownEvent,
+    UnknownMessage,
+    decode,
+    seal,
+    verify_url,
+)
+from .dispatcher import Dispatcher
+from .metrics import Metrics
+from .plugins import load_plugins
+from .router import Router, State
+from .stores import Store, StoreUnavailable, open_store
+
+log = logging.getLogger("wxhook.server")
+access = logging.getLogger("wxhook.access")
+
+CONFIG = web.AppKey("config", Config)
+ROUTER = web.AppKey("router", Router)
+METRICS = web.AppKey("metrics", Metrics)
+STATE = web.AppKey("state", State)
+STORE = web.AppKey("store", Store)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+
+XML = "application/xml"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One account's callback URL."""
+
+    account: AccountConfig
+    keys: AccountKeys
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return await self._get(request)
+        return await self._post(request)
+
+    async def _get(self, request: web.Request) -> web.StreamResponse:
+        metrics = request.app[METRICS]
+        try:
+            echostr = verify_url(self.keys, request.query)
+        except SignatureError as exc:
+            metrics.requests.labels(self.account.name, "", "", "rejected", "signature").inc()
+            log.warning("GET %s refused: %s", request.path, exc)
+            return web.Response(status=exc.status, text="invalid signature")
+        metrics.requests.labels(self.account.name, "verify", "", "replied", "").inc()
+        log.info("URL verification for account %s answered", self.account.name)
+        return web.Response(text=echostr, content_type="text/plain")
+
+    async def _post(self, request: web.Request) -> web.StreamResponse:
+        arrived, arrived_wall = time.monotonic(), time.time()
+        app = request.app
+        metrics, config = app[METRICS], app[CONFIG]
+        name = self.account.name
+        try:
+            limit = config.server.max_body_bytes
+            if request.content_length is not None and request.content_length > limit:
+                raise BodyTooLarge(f"body of {request.content_length} bytes over {limit}")
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise BodyTooLarge(f"body over server.max_body_bytes={limit}") from None
+            decoded = decode(self.keys, request.query, body, max_bytes=limit)
+        except ProtocolError as exc:
+            return self._reject(request, exc)
+
+        message = decoded.message
+        event = getattr(message, "event", "")
+        if isinstance(message, UnknownMessage | UnknownEvent):
+            metrics.unknown_types.labels(message.type, event).inc()
+        outcome = await app[DISPATCHER].dispatch(
+            name, message, arrived=arrived, arrived_wall=arrived_wall
+        )
+        try:
+            payload = seal(self.keys, outcome.reply, decoded, now=int(time.time()))
+        except CryptoError as exc:
+            log.error("encrypting the reply failed, answering empty: %s", exc)
+            payload = b""
+        latency = time.monotonic() - arrived
+        label = outcome.outcome if outcome.outcome == "duplicate" or payload else "empty"
+        metrics.requests.labels(name, message.type, event, label, "").inc()
+        metrics.request_seconds.labels(name).observe(latency)
+        access.info(
+            "callback",
+            extra={
+                "fields": {
+                    "account": name,
+                    "type": message.type,
+                    "event": event,
+                    "dedup_key": outcome.dedup_key,
+                    "outcome": label,
+                    "handlers": outcome.handlers,
+                    "latency_ms": round(latency * 1000, 1),
+                }
+            },
+        )
+        if not payload:
+            return web.Response(body=b"", content_type="text/plain")
+        return web.Response(body=payload, content_type=XML, charset="utf-8")
+
+    def _reject(self, request: web.Request, exc: ProtocolError) -> web.Response:
+        metrics = request.app[METRICS]
+        if isinstance(exc, SignatureError):
+            reason = "signature"
+        elif isinstance(exc, CryptoError):
+            reason = "crypto"
+            metrics.crypto_failures.labels(str(int(exc.code))).inc()
+        elif isinstance(exc, BodyTooLarge):
+            reason = "too_large"
+        elif isinstance(exc, ParseError):
+            reason = "malformed"
+        else:
+            reason = "bad_request"
+        metrics.requests.labels(self.account.name, "", "", "rejected", reason).inc()
+        # The reason goes to the log with its hint; the client gets a short line, no traceback.
+        access.warning(
+            "rejected",
+            extra={
+                "fields": {
+                    "account": self.account.name,
+                    "outcome": "rejected",
+                    "reason": reason,
+                    "status": exc.status,
+                    "error": str(exc),
+                }
+            },
+        )
+        return web.Response(status=exc.status, text=f"{reason}\n")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the event loop answers."""
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the store answers within a second."""
+    try:
+        async with asyncio.timeout(1.0):
+            await request.app[STORE].ping()
+    except (StoreUnavailable, TimeoutError) as exc:
+        return web.Response(status=503, text=f"store unavailable: {exc}\n")
+    return web.Response(text="ready\n")
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus exposition."""
+    metrics = request.app[METRICS]
+    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
+
+
+@web.middleware
+async def never_500(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Whatever goes wrong, WeChat gets an answer that neither retries nor shows an error."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s; answered empty", request.method, request.path)
+        return web.Response(body=b"", content_type="text/plain")
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    config, state, router, store = app[CONFIG], app[STATE], app[ROUTER], app[STORE]
+    for hook in router.hooks("startup"):
+        await hook(state)
+    yield
+    cut = await app[DISPATCHER].drain(config.server.shutdown_grace)
+    if cut:
+        log.error(
+            "shutdown grace of %.0fs ran out: cancelled %s",
+            config.server.shutdown_grace,
+            ", ".join(cut),
+        )
+    else:
+        log.info("shutdown: background work finished")
+    for hook in router.hooks("shutdown"):
+        try:
+            await hook(state)
+        except Exception:
+            log.exception("a shutdown hook failed")
+    await store.close()
+
+
+def create_app(
+    config: Config,
+    *,
+    router: Router | None = None,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """The aiohttp application for a validated Config (plugins loaded unless a router is given)."""
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[never_500])
+    app[CONFIG] = config
+    app[ROUTER] = router if router is not None else load_plugins(config.plugins.modules)
+    app[METRICS] = metrics if metrics is not None else Metrics()
+    app[STATE] = State()
+    # Neither store opens a connection here: redis.asyncio connects on first use.
+    app[STORE] = store if store is not None else open_store(config.store)
+    app[DISPATCHER] = Dispatcher(
+        app[ROUTER],
+        app[STORE],
+        metrics=app[METRICS],
+        deadline=config.dispatch.deadline,
+        background_timeout=config.dispatch.background_timeout,
+        max_background=config.dispatch.max_background,
+        dedup_ttl=config.store.dedup_ttl,
+        state=app[STATE],
+    )
+    for account in config.accounts:
+        endpoint = Endpoint(account, account.keys())
+        app.router.add_get(account.path, endpoint, allow_head=False)
+        app.router.add_post(account.path, endpoint)
+    app.router.add_get("/healthz", healthz, allow_head=False)
+    app.router.add_get("/readyz", readyz, allow_head=False)
+    if config.metrics.enabled:
+        app.router.add_get("/metrics", metrics_view, allow_head=False)
+    app.cleanup_ctx.append(_lifecycle)
+    return app

@@ -1,0 +1,69 @@
+"""The dedup/reply cache and failure store: one Protocol, in-memory and Redis implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..config import StoreConfig
+from ..core import WxhookError
+
+PENDING = b"P"  # claimed, the first delivery is still working
+DONE = b"R"  # followed by the rendered plaintext reply (possibly empty)
+
+
+class StoreUnavailable(WxhookError):
+    """The store could not be reached; the caller fails open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """What a duplicate finds under its key."""
+
+    done: bool
+    reply: bytes = b""
+
+    @classmethod
+    def decode(cls, value: bytes) -> Existing:
+        """Parse a stored value."""
+        return cls(True, value[1:]) if value[:1] == DONE else cls(False)
+
+
+class Store(Protocol):
+    """Atomic claims, stored replies, and recorded failures."""
+
+    async def claim(self, key: str, ttl: int) -> Existing | None:
+        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there."""
+
+    async def complete(self, key: str, reply: bytes, ttl: int) -> None:
+        """Store the first delivery's rendered reply under its key."""
+
+    async def wait_done(self, key: str, within: float) -> bytes | None:
+        """The reply once the first delivery has stored it, or None after `within` seconds."""
+
+    async def record_failure(self, entry: Mapping[str, Any]) -> None:
+        """Keep a record of a handler failure (bounded)."""
+
+    async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent failure records, newest first."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+def open_store(config: StoreConfig) -> Store:
+    """The store the URL names: memory:// or redis:// / rediss:// / unix://."""
+    if config.url.startswith("memory://"):
+        from .memory import MemoryStore
+
+        return MemoryStore(max_keys=config.memory_max_keys, failures_max=config.failures_max)
+    from .redis import RedisStore
+
+    return RedisStore.from_config(config)
+
+
+__all__ = ["DONE", "PENDING", "Existing", "Store", "StoreUnavailable", "open_store"]

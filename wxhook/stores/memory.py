@@ -1,0 +1,79 @@
+"""The embedded default store: one process, TTL and a size bound, no Redis needed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import DONE, PENDING, Existing
+
+
+class MemoryStore:
+    """Dedup within one process; duplicates wait on an asyncio.Event, not by polling."""
+
+    def __init__(
+        self,
+        *,
+        max_keys: int = 100_000,
+        failures_max: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._events: dict[str, asyncio.Event] = {}
+        self._failures: deque[dict[str, Any]] = deque(maxlen=failures_max)
+        self._max_keys = max_keys
+        self._clock = clock
+
+    def _get(self, key: str) -> bytes | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] <= self._clock():
+            del self._data[key]
+            return None
+        return item[1]
+
+    def _set(self, key: str, value: bytes, ttl: int) -> None:
+        self._data[key] = (self._clock() + ttl, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self._max_keys:
+            self._data.popitem(last=False)
+
+    async def claim(self, key: str, ttl: int) -> Existing | None:
+        value = self._get(key)
+        if value is not None:
+            return Existing.decode(value)
+        self._set(key, PENDING, ttl)
+        return None
+
+    async def complete(self, key: str, reply: bytes, ttl: int) -> None:
+        self._set(key, DONE + reply, ttl)
+        event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+    async def wait_done(self, key: str, within: float) -> bytes | None:
+        value = self._get(key)
+        if value is None or value[:1] != DONE:
+            event = self._events.setdefault(key, asyncio.Event())
+            try:
+                await asyncio.wait_for(event.wait(), within)
+            except TimeoutError:
+                return None
+            value = self._get(key)
+        return Existing.decode(value).reply if value is not None and value[:1] == DONE else None
+
+    async def record_failure(self, entry: Mapping[str, Any]) -> None:
+        self._failures.appendleft(dict(entry))
+
+    async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self._failures)[:limit]
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._events.clear()

@@ -1,0 +1,111 @@
+"""The Redis store: dedup shared by every process and replica (redis.asyncio)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from ..config import StoreConfig
+from . import DONE, PENDING, Existing, StoreUnavailable
+
+PREFIX = "wxhook:dedup:"
+FAILURES = "wxhook:failures"
+_POLL = (0.02, 0.05, 0.1, 0.2)  # a duplicate polls; duplicates are rare, so this stays cheap
+
+
+def _existing(value: object) -> Existing | None:
+    # decode_responses stays off, so values come back as bytes.
+    return Existing.decode(value) if isinstance(value, bytes) else None
+
+
+class RedisStore:
+    """SET NX EX claims: the first delivery owns a key; retries find its reply there."""
+
+    def __init__(self, client: aioredis.Redis, *, failures_max: int = 1000) -> None:
+        self._client = client
+        self._failures_max = failures_max
+        self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
+
+    @classmethod
+    def from_config(cls, config: StoreConfig) -> RedisStore:
+        """Connect lazily with short timeouts so a dead Redis cannot eat the 5-second budget."""
+        kwargs: dict[str, Any] = {
+            "socket_timeout": config.socket_timeout,
+            "socket_connect_timeout": config.connect_timeout,
+            "max_connections": config.max_connections,
+            "retry_on_timeout": False,
+            "health_check_interval": 30,
+        }
+        if config.password:
+            kwargs["password"] = config.password
+        client = aioredis.Redis.from_url(config.url, **kwargs)
+        return cls(client, failures_max=config.failures_max)
+
+    async def claim(self, key: str, ttl: int) -> Existing | None:
+        try:
+            if self._set_get:
+                try:
+                    # One round trip: set if absent, and get what was there if not.
+                    old = await self._client.set(PREFIX + key, PENDING, nx=True, ex=ttl, get=True)
+                    return _existing(old)
+                except ResponseError:
+                    self._set_get = False
+            if await self._client.set(PREFIX + key, PENDING, nx=True, ex=ttl):
+                return None
+            return _existing(await self._client.get(PREFIX + key))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis claim failed: {exc}") from exc
+
+    async def complete(self, key: str, reply: bytes, ttl: int) -> None:
+        try:
+            await self._client.set(PREFIX + key, DONE + reply, ex=ttl)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis store of a reply failed: {exc}") from exc
+
+    async def wait_done(self, key: str, within: float) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + within
+        attempt = 0
+        while True:
+            try:
+                value = await self._client.get(PREFIX + key)
+            except (RedisError, OSError) as exc:
+                raise StoreUnavailable(f"redis read failed: {exc}") from exc
+            found = _existing(value)
+            if found is not None and found.done:
+                return found.reply
+            left = end - loop.time()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(_POLL[min(attempt, len(_POLL) - 1)], left))
+            attempt += 1
+
+    async def record_failure(self, entry: Mapping[str, Any]) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.lpush(FAILURES, json.dumps(dict(entry), ensure_ascii=False, default=str))
+                pipe.ltrim(FAILURES, 0, self._failures_max - 1)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis failure record failed: {exc}") from exc
+
+    async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
+        try:
+            rows = await self._client.lrange(FAILURES, 0, limit - 1)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis read failed: {exc}") from exc
+        return [json.loads(r) for r in rows]
+
+    async def ping(self) -> None:
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis ping failed: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._client.aclose()
