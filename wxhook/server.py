@@ -50,7 +50,8 @@ class Endpoint:
     account: AccountConfig
     keys: AccountKeys
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """GET is the URL verification; POST is a push."""
         if request.method == "GET":
             return await self._get(request)
         return await self._post(request)
@@ -232,8 +233,8 @@ def create_app(
     )
     for account in config.accounts:
         endpoint = Endpoint(account, account.keys())
-        app.router.add_get(account.path, endpoint, allow_head=False)
-        app.router.add_post(account.path, endpoint)
+        app.router.add_get(account.path, endpoint.handle, allow_head=False)
+        app.router.add_post(account.path, endpoint.handle)
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     if config.metrics.enabled:
