@@ -222,7 +222,7 @@ async def test_slow_handler_gets_empty_response_and_still_completes(aiohttp_clie
         return "too late"
 
     client = await aiohttp_client(app(router, dispatch={"deadline": 0.5}))
-    status, reply, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
+    status, _, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
     assert status == 200 and raw == b""
     assert not finished.is_set()  # the response went out while the handler was still running
     await asyncio.wait_for(finished.wait(), 5)
@@ -252,7 +252,7 @@ async def test_graceful_shutdown_waits_for_background_handler(aiohttp_client):
         finished.set()
 
     client = await aiohttp_client(app(router, dispatch={"deadline": 0.2}))
-    status, _, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
+    _, _, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
     assert raw == b"" and not finished.is_set()
     await client.close()  # runs the app's cleanup: drains background handlers
     assert finished.is_set()
