@@ -219,6 +219,12 @@ def _check(config: Config) -> None:
         raise ConfigError("server.max_body_bytes must be at least 1024 (WeChat pushes are ~1 KB)")
     if s.workers < 1:
         raise ConfigError("server.workers must be at least 1")
+    if s.workers > 1 and st.url.startswith("memory://"):
+        raise ConfigError(
+            f"server.workers = {s.workers} needs a store the workers share: memory:// lives in "
+            "one process, so retries reaching another worker would run handlers twice; set "
+            "store.url to redis://... (or WXHOOK_STORE_URL)"
+        )
     if not 0 < d.deadline < 5:
         raise ConfigError(
             f"dispatch.deadline must be between 0 and 5 seconds (WeChat waits 5), got {d.deadline}"

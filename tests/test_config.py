@@ -1,0 +1,122 @@
+"""Configuration: every problem stops the start with one line naming the key and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wxhook.config import ConfigError, env_name, load_config, parse_config
+
+KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+def base(**account):
+    return {"accounts": [{"name": "main", "path": "/wechat", "token": "t", **account}]}
+
+
+def test_defaults():
+    c = parse_config(base(), env={})
+    assert c.server.port == 8080 and c.dispatch.deadline == 4.5 and c.store.url == "memory://"
+    assert c.accounts[0].mode == "plain"
+
+
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        (base(token=""), "accounts[0] (main).token is missing"),
+        (base(encoding_aes_key="short", app_id="wx1", mode="safe"), "encoding_aes_key must be 43"),
+        (base(mode="safe"), "encoding_aes_key is missing"),
+        (base(encoding_aes_key=KEY), "app_id is missing"),
+        (base(mode="secret"), "mode must be one of plain, compatible, safe"),
+        (base(path="wechat"), "must start with '/'"),
+        (
+            {
+                "accounts": [
+                    {"name": "a", "path": "/w", "token": "t"},
+                    {"name": "b", "path": "/w", "token": "t"},
+                ]
+            },
+            "already used by account 'a'",
+        ),
+        ({"accounts": []}, "accounts: none configured"),
+        ({**base(), "server": {"prot": 1}}, "did you mean 'port'"),
+        ({**base(), "servr": {}}, "did you mean 'server'"),
+        ({**base(), "dispatch": {"deadline": 6}}, "WeChat waits 5"),
+        ({**base(), "store": {"url": "mysql://x"}}, "store.url must start with"),
+        ({**base(), "server": {"port": "80"}}, "server.port must be int"),
+        ({**base(), "plugins": {"modules": "a.b"}}, "list of strings"),
+        ({**base(), "server": {"workers": 2}}, "needs a store the workers share"),
+    ],
+)
+def test_validation_names_key_and_fix(data, needle):
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env={})
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_environment_overrides_secrets():
+    env = {
+        env_name("main", "token"): "from-env",
+        env_name("main", "app_id"): "wxenv",
+        env_name("main", "encoding_aes_key"): KEY,
+        "WXHOOK_STORE_URL": "redis://127.0.0.1:6379/3",
+    }
+    c = parse_config(base(token="", mode="safe"), env=env)
+    a = c.accounts[0]
+    assert (a.token, a.app_id, a.encoding_aes_key) == ("from-env", "wxenv", KEY)
+    assert c.store.url == "redis://127.0.0.1:6379/3"
+    assert env_name("my-shop", "token") == "WXHOOK_MY_SHOP_TOKEN"
+
+
+def test_load_config_reports_file_problems(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wxhook", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+
+
+def test_check_config_ok_and_errors(tmp_path: Path):
+    (tmp_path / "myplugin.py").write_text(
+        "import wxhook\nrouter = wxhook.Router()\n\n@router.event('subscribe')\nasync def hi(e):\n    return 'hi'\n"
+    )
+    good = tmp_path / "good.toml"
+    good.write_text(
+        '[plugins]\nmodules = ["myplugin"]\n[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n'
+    )
+    ok = run_cli("check-config", "--config", str(good), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 handler(s)" in ok.stdout
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        '[plugins]\nmodules = ["not_there"]\n[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n'
+    )
+    bad = run_cli("check-config", "--config", str(broken), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "plugins.modules: 'not_there' does not import" in bad.stderr
+    assert "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+    nokey = tmp_path / "nokey.toml"
+    nokey.write_text(
+        '[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\nmode = "safe"\napp_id = "wx"\nencoding_aes_key = "abc"\n'
+    )
+    bad = run_cli("serve", "--config", str(nokey), cwd=tmp_path)
+    assert bad.returncode == 2 and "encoding_aes_key must be 43 characters" in bad.stderr
+
+
+def test_example_config_is_valid(tmp_path: Path):
+    root = Path(__file__).resolve().parents[1]
+    ok = run_cli("check-config", "--config", str(root / "config.example.toml"), cwd=root)
+    assert ok.returncode == 0, ok.stderr

@@ -1,0 +1,163 @@
+"""The dispatcher without HTTP: registration-order replies, concurrency, deadline, drain."""
+
+from __future__ import annotations
+
+import asyncio
+
+from wxhook import Router, TextReply
+from wxhook.core import parse_message, parse_xml
+from wxhook.dispatcher import Dispatcher
+from wxhook.metrics import Metrics
+from wxhook.stores.memory import MemoryStore
+
+N = 0
+
+
+def text(content: str = "x"):
+    global N
+    N += 1
+    return parse_message(
+        parse_xml(
+            f"<xml><ToUserName>gh</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>{content}</Content><MsgId>{N}</MsgId></xml>".encode()
+        )
+    )
+
+
+def dispatcher(router: Router, **kw) -> Dispatcher:
+    return Dispatcher(router, MemoryStore(), metrics=Metrics(), **kw)
+
+
+async def test_first_non_none_in_registration_order_wins_even_if_slower():
+    r = Router()
+    order: list[str] = []
+
+    @r.message("text")
+    async def slow_first(m):
+        await asyncio.sleep(0.2)
+        order.append("slow_first")
+        return "from the first"
+
+    @r.message("text")
+    async def fast_second(m):
+        order.append("fast_second")
+        return "from the second"
+
+    out = await dispatcher(r).dispatch("a", text())
+    assert b"from the first" in out.reply and out.outcome == "replied"
+    assert order == ["fast_second", "slow_first"]  # they ran concurrently
+
+
+async def test_reply_is_sent_as_soon_as_known_while_others_continue():
+    r = Router()
+    done = asyncio.Event()
+
+    @r.message("text")
+    async def quick(m):
+        return TextReply("quick")
+
+    @r.message("text")
+    async def logger(m):
+        await asyncio.sleep(0.3)
+        done.set()
+
+    d = dispatcher(r)
+    out = await d.dispatch("a", text())
+    assert b"quick" in out.reply and not done.is_set()
+    assert d.background == 1
+    assert await d.drain(5) == [] and done.is_set()
+
+
+async def test_none_then_reply_and_all_none_is_empty():
+    r = Router()
+
+    @r.message("text")
+    async def nothing(m):
+        return None
+
+    @r.message("text", text="ask")
+    async def answer(m):
+        return "answer"
+
+    d = dispatcher(r)
+    assert b"answer" in (await d.dispatch("a", text("ask"))).reply
+    out = await d.dispatch("a", text("other"))
+    assert out.reply == b"" and out.outcome == "empty"
+
+
+async def test_crash_does_not_block_other_handlers():
+    r = Router()
+
+    @r.message("text")
+    async def crash(m):
+        raise ValueError("nope")
+
+    @r.message("text")
+    async def fine(m):
+        return "fine"
+
+    store = MemoryStore()
+    d = Dispatcher(r, store, metrics=Metrics())
+    assert b"fine" in (await d.dispatch("a", text())).reply
+    await d.drain(1)
+    assert (await store.failures())[0]["handler"].endswith("crash")
+
+
+async def test_wrong_return_type_is_a_recorded_failure_not_a_crash():
+    r = Router()
+
+    @r.message("text")
+    async def bad(m):
+        return 42
+
+    store = MemoryStore()
+    out = await Dispatcher(r, store, metrics=Metrics()).dispatch("a", text())
+    assert out.reply == b""
+    await asyncio.sleep(0)
+    assert "handler returned int" in (await store.failures())[0]["error"]
+
+
+async def test_deadline_then_background_timeout_cuts_and_drain_reports():
+    r = Router()
+    cancelled = asyncio.Event()
+
+    @r.message("text")
+    async def forever(m):
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    d = dispatcher(r, deadline=0.1, background_timeout=0.2)
+    out = await d.dispatch("a", text())
+    assert out.deadline_missed and out.reply == b""
+    await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_drain_cancels_what_outlives_the_grace():
+    r = Router()
+
+    @r.message("text")
+    async def forever(m):
+        await asyncio.sleep(60)
+
+    d = dispatcher(r, deadline=0.05, background_timeout=60)
+    await d.dispatch("a", text())
+    cut = await d.drain(0.1)
+    assert any(name.endswith("forever") for name in cut)
+    assert d.background == 0
+
+
+async def test_max_background_cancels_excess():
+    r = Router()
+
+    @r.message("text")
+    async def forever(m):
+        await asyncio.sleep(60)
+
+    d = dispatcher(r, deadline=0.02, max_background=1)
+    await d.dispatch("a", text())
+    await d.dispatch("a", text())
+    await asyncio.sleep(0.01)
+    assert d.background == 1
+    await d.drain(0)
