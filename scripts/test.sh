@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install what the tests need, make sure a Redis server answers, then run every check and test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+REDIS_PORT=${WXHOOK_TEST_REDIS_PORT:-6379}
+
+# 1. A virtual environment with wxhook and its test extra.
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+# 2. Redis: use the one that answers, else start one, installing it first if it is missing.
+redis_answers() {
+  .venv/bin/python - "$REDIS_PORT" <<'PY'
+import socket, sys
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1) as s:
+        s.sendall(b"PING\r\n")
+        sys.exit(0 if s.recv(16).startswith(b"+PONG") else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+if ! redis_answers; then
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "redis-server is missing: installing it with apt-get" >&2
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  fi
+  echo "starting redis-server on 127.0.0.1:$REDIS_PORT (nothing kept on disk)" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --save "" --appendonly no --dir /tmp --logfile /tmp/wxhook-test-redis.log
+  for _ in $(seq 50); do redis_answers && break; sleep 0.1; done
+  redis_answers || { echo "redis-server did not start" >&2; exit 1; }
+fi
+export WXHOOK_TEST_REDIS_URL=${WXHOOK_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/15}
+
+# 3. Lint, types, tests.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy --strict wxhook
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
