@@ -29,7 +29,6 @@ class ServerConfig:
     max_body_bytes: int = 256 * 1024
     workers: int = 1
     shutdown_grace: float = 20.0
-    trust_proxy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
