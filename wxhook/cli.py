@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 from .config import Config, ConfigError, load_config
 from .logs import setup_logging
@@ -27,9 +28,10 @@ def _config_path(given: str | None) -> str:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    # Plugins are imported by module path; like uvicorn, let the working directory hold them.
+    # Plugins are imported by module path; the working directory may hold them. Appended, so a
+    # stray file there cannot shadow an installed package.
     if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+        sys.path.append(os.getcwd())
     config = load_config(_config_path(args.config))
     server = config.server
     overrides = {
@@ -40,6 +42,16 @@ def _load(args: argparse.Namespace) -> Config:
     if overrides:
         config = replace(config, server=replace(server, **overrides))
     return config
+
+
+def redacted(url: str) -> str:
+    """The store URL without credentials, for logs."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    query = "&".join(
+        p for p in parts.query.split("&") if p and not p.lower().startswith("password=")
+    )
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
 def _serve_one(config: Config) -> None:
@@ -56,13 +68,15 @@ def _serve_one(config: Config) -> None:
         accounts,
         config.server.host,
         config.server.port,
-        config.store.url.split("@")[-1],  # never log a password in the URL
+        redacted(config.store.url),
     )
     web.run_app(
         app,
         host=config.server.host,
         port=config.server.port,
-        shutdown_timeout=config.server.shutdown_grace,
+        # Requests in flight end by the dispatch deadline; the rest of shutdown_grace is for
+        # background handlers (drained in the app's cleanup).
+        shutdown_timeout=config.dispatch.deadline + 0.5,
         # Each worker binds the same port with SO_REUSEPORT; the kernel spreads connections.
         reuse_port=config.server.workers > 1,
         print=None,
@@ -126,7 +140,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(
         f"{config.source}: ok — {len(config.accounts)} account(s), "
         f"{len(config.plugins.modules)} plugin module(s), {handlers} handler(s), "
-        f"store {config.store.url.split('@')[-1]}"
+        f"store {redacted(config.store.url)}"
     )
     return 0
 

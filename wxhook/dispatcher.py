@@ -297,5 +297,6 @@ class Dispatcher:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending)
+            # A handler that swallows cancellation must not hold the shutdown forever.
+            await asyncio.wait(pending, timeout=1.0)
         return cut
