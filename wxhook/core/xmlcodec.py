@@ -93,6 +93,9 @@ class _Builder(xml.sax.handler.ContentHandler):
 
 def _join(segments: list[tuple[str, bool]]) -> str:
     # CDATA content is kept verbatim; whitespace outside CDATA is layout (pretty-printed pushes).
+    if len(segments) == 1:  # the common case: one bare value or one CDATA section
+        text, is_cdata = segments[0]
+        return text if is_cdata else text.strip()
     if not any(is_cdata for _, is_cdata in segments):
         return "".join(text for text, _ in segments).strip()
     first = next(i for i, (_, c) in enumerate(segments) if c)
