@@ -1,0 +1,103 @@
+"""Both stores behave alike: claims, replies, waiting, failure records; Redis before 7.0 too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from wxhook.config import StoreConfig
+from wxhook.stores import Existing, open_store
+from wxhook.stores.memory import MemoryStore
+from wxhook.stores.redis import RedisStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request):
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
+    s = open_store(StoreConfig(url=url))
+    yield s
+    await s.close()
+
+
+def key() -> str:
+    return "test|" + uuid.uuid4().hex
+
+
+async def test_claim_complete_and_duplicates(store):
+    k = key()
+    assert await store.claim(k, 60) is None
+    assert await store.claim(k, 60) == Existing(done=False)
+    waiter = asyncio.create_task(store.wait_done(k, 5))
+    await asyncio.sleep(0.05)
+    await store.complete(k, b"<xml>reply</xml>", 60)
+    assert await waiter == b"<xml>reply</xml>"
+    assert await store.claim(k, 60) == Existing(done=True, reply=b"<xml>reply</xml>")
+
+
+async def test_wait_times_out_with_none(store):
+    k = key()
+    await store.claim(k, 60)
+    assert await store.wait_done(k, 0.1) is None
+
+
+async def test_failures_are_kept_newest_first(store):
+    marker = uuid.uuid4().hex
+    await store.record_failure({"handler": "a", "marker": marker})
+    await store.record_failure({"handler": "b", "marker": marker})
+    rows = [r for r in await store.failures(10) if r.get("marker") == marker]
+    assert [r["handler"] for r in rows] == ["b", "a"]
+
+
+async def test_memory_store_expires_and_is_bounded():
+    now = [0.0]
+    s = MemoryStore(max_keys=2, clock=lambda: now[0])
+    await s.claim("a", 10)
+    await s.claim("b", 10)
+    await s.claim("c", 10)  # evicts the oldest
+    assert await s.claim("a", 10) is None
+    now[0] = 11
+    assert await s.claim("c", 10) is None  # expired
+
+
+async def test_redis_without_set_get_falls_back(redis_url):
+    s = RedisStore.from_config(StoreConfig(url=redis_url))
+    s._set_get = False  # what a Redis older than 7.0 leads to after its first refusal
+    k = key()
+    assert await s.claim(k, 60) is None
+    assert await s.claim(k, 60) == Existing(done=False)
+    await s.complete(k, b"r", 60)
+    assert await s.claim(k, 60) == Existing(done=True, reply=b"r")
+    await s.close()
+
+
+def test_failures_command_prints_records(tmp_path: Path, redis_url: str):
+    marker = uuid.uuid4().hex
+
+    async def record() -> None:
+        s = open_store(StoreConfig(url=redis_url))
+        await s.record_failure(
+            {"handler": "h", "error": "E: x", "traceback": "tb", "marker": marker}
+        )
+        await s.close()
+
+    asyncio.run(record())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[store]\nurl = "{redis_url}"\n[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "wxhook", "failures", "--config", str(cfg), "--limit", "50"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    mine = [r for r in rows if r.get("marker") == marker]
+    assert mine and mine[0]["error"] == "E: x" and "traceback" not in mine[0]
