@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
-from wxhook import Router, TextReply
+from wxhook import Router, TextReply, simulator
 from wxhook.core import parse_message, parse_xml
 from wxhook.dispatcher import Dispatcher
 from wxhook.metrics import Metrics
@@ -161,3 +163,120 @@ async def test_max_background_cancels_excess():
     await asyncio.sleep(0.01)
     assert d.background == 1
     await d.drain(0)
+
+
+async def test_late_reply_is_stored_as_soon_as_known_not_after_slow_siblings():
+    r = Router()
+
+    @r.message("text")
+    async def late(m):
+        await asyncio.sleep(0.2)
+        return "late answer"
+
+    @r.message("text")
+    async def slow_logger(m):
+        await asyncio.sleep(3)
+
+    store = MemoryStore()
+    d = Dispatcher(r, store, metrics=Metrics(), deadline=0.05)
+    out = await d.dispatch("a", text())
+    assert out.deadline_missed
+    reply = await store.wait_done(out.dedup_key, 1.0)  # long before the 3 s sibling finishes
+    assert reply is not None and b"late answer" in reply
+    await d.drain(0)
+
+
+async def test_blank_text_does_not_win_over_a_later_real_reply():
+    r = Router()
+
+    @r.message("text")
+    async def blank(m):
+        return "  "
+
+    @r.message("text")
+    async def real(m):
+        return "real"
+
+    out = await dispatcher(r).dispatch("a", text())
+    assert b"real" in out.reply
+
+
+async def test_a_reply_that_cannot_render_is_that_handlers_failure():
+    r = Router()
+
+    @r.message("text")
+    async def broken(m):
+        return TextReply(None)  # type: ignore[arg-type]
+
+    @r.message("text")
+    async def fine(m):
+        return "fine"
+
+    store = MemoryStore()
+    d = Dispatcher(r, store, metrics=Metrics())
+    assert b"fine" in (await d.dispatch("a", text())).reply
+    await d.drain(1)
+    assert (await store.failures())[0]["handler"].endswith("broken")
+
+
+async def test_drain_waits_for_failures_recorded_during_the_grace():
+    r = Router()
+
+    @r.message("text")
+    async def fails_late(m):
+        await asyncio.sleep(0.2)
+        raise RuntimeError("after the response")
+
+    store = MemoryStore()
+    d = Dispatcher(r, store, metrics=Metrics(), deadline=0.05)
+    await d.dispatch("a", text())
+    assert await d.drain(5) == []
+    assert (await store.failures())[0]["error"] == "RuntimeError: after the response"
+
+
+async def test_a_cancelled_request_leaves_its_handlers_tracked():
+    r = Router()
+    finished = asyncio.Event()
+
+    @r.message("text")
+    async def work(m):
+        await asyncio.sleep(0.3)
+        finished.set()
+
+    d = dispatcher(r)
+    request = asyncio.create_task(d.dispatch("a", text()))
+    await asyncio.sleep(0.05)
+    request.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
+    assert d.background == 1
+    assert await d.drain(5) == [] and finished.is_set()
+
+
+async def test_pending_claim_expires_sooner_than_a_finished_reply(redis_url):
+    import redis.asyncio as aioredis
+
+    from wxhook.config import StoreConfig
+    from wxhook.stores import open_store
+
+    r = Router()
+
+    @r.message("text")
+    async def slow(m):
+        await asyncio.sleep(0.4)
+        return "done"
+
+    store = open_store(StoreConfig(url=redis_url))
+    d = Dispatcher(r, store, metrics=Metrics(), deadline=0.05, background_timeout=1, dedup_ttl=300)
+    probe = aioredis.Redis.from_url(redis_url)
+    message = parse_message(
+        parse_xml(simulator.message("text", Content="x", MsgId=str(time.time_ns())))
+    )
+    out = await d.dispatch("a", message)
+    assert out.outcome == "empty" and out.deadline_missed
+    pending_ttl = await probe.ttl("wxhook:dedup:" + out.dedup_key)
+    assert 0 < pending_ttl <= d.pending_ttl < 300
+    await d.drain(5)
+    assert await probe.ttl("wxhook:dedup:" + out.dedup_key) > 250
+    await probe.aclose()
+    await store.close()

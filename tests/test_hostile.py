@@ -141,3 +141,8 @@ def test_every_protocol_error_carries_a_4xx_status():
             parse_message(parse_xml(body))
         except ProtocolError as exc:
             assert 400 <= exc.status < 500
+
+
+def test_odd_digits_in_a_list_of_indexes_do_not_escape_as_value_error():
+    doc = b"<xml><MsgType>event</MsgType><Event>PUBLISHJOBFINISH</Event><PublishEventInfo><publish_id>1</publish_id><fail_idx>\xc2\xb2</fail_idx><fail_idx>--1</fail_idx><fail_idx>3</fail_idx></PublishEventInfo></xml>"
+    assert parse_message(parse_xml(doc)).fail_idx == [3]

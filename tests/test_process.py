@@ -147,7 +147,7 @@ def test_two_workers_share_one_port_and_metrics_add_up(tmp_path: Path, redis_url
 
 
 def test_simulate_command_talks_to_a_running_server(tmp_path: Path):
-    proc, port = start(tmp_path)
+    proc, _ = start(tmp_path)
     try:
 
         def simulate(*args: str) -> str:

@@ -17,6 +17,7 @@ from wxhook.core import (
     parse_xml,
     render_reply,
 )
+from wxhook.simulator import message
 
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 APPID = "wx2c2769f8efd9abc2"
@@ -48,6 +49,9 @@ def test_encrypt_decrypt_round_trip(payload, prefix):
 @given(nasty_text)
 def test_render_parse_round_trip(text):
     out = render_reply(text, TextMessage(source="o", target="gh"), now=1)
+    if not expected(text).strip():
+        assert out == b""  # blank text is no reply: WeChat shows an error for an empty Content
+        return
     # Surrounding whitespace inside CDATA is content and survives; illegal characters are dropped.
     assert parse_xml(out)["Content"] == expected(text)
 
@@ -56,8 +60,7 @@ def test_render_parse_round_trip(text):
 @given(nasty_text, nasty_text)
 def test_safe_mode_full_round_trip(content, answer):
     keys = AccountKeys.create(token="t", app_id=APPID, encoding_aes_key=KEY, mode="safe")
-    inner = render_reply(content, TextMessage(source="gh", target="oU"), now=5)
-    inner = inner.replace(b"<MsgType>", b"<MsgId>1</MsgId><MsgType>")
+    inner = message("text", user="oU", account="gh", Content=content, MsgId="1")
     encrypt = SafeModeCrypto(KEY, APPID).encrypt(inner)
     query = {
         "signature": compute_signature("t", "1", "2"),
@@ -69,6 +72,10 @@ def test_safe_mode_full_round_trip(content, answer):
     body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
     request = decode(keys, query, body)
     assert request.message.content == expected(content)
-    envelope = parse_xml(encode(keys, answer, request, now=9))
+    body = encode(keys, answer, request, now=9)
+    if not expected(answer).strip():
+        assert body == b""
+        return
+    envelope = parse_xml(body)
     reply = parse_xml(SafeModeCrypto(KEY, APPID).decrypt(envelope["Encrypt"]))
     assert reply["Content"] == expected(answer)

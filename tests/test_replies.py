@@ -101,3 +101,9 @@ def test_cdata_terminator_and_controls_in_any_value_stay_well_formed():
 def test_a_handler_returning_something_else_is_a_reply_error():
     with pytest.raises(ReplyError):
         render_reply(42, MSG, now=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\x01\x02", "\n"])
+def test_blank_text_is_no_reply_not_an_empty_content(blank):
+    assert render_reply(blank, MSG, now=1) == b""
+    assert render_reply(TextReply(blank), MSG, now=1) == b""

@@ -42,8 +42,8 @@ def names(router: Router, message, account="main"):
 def test_decorators_match_by_seed_names_and_types():
     r = Router()
 
-    @r.event("subscribe")
-    async def plain_follow(e): ...
+    @r.event("subscribe")  # as sent: every follow
+    async def follow(e): ...
 
     @r.event("subscribe_scan")
     async def qr_follow(e): ...
@@ -66,12 +66,27 @@ def test_decorators_match_by_seed_names_and_types():
     @r.message()
     async def any_message(m): ...
 
-    assert names(r, SUB) == ["plain_follow", "any_follow"]
-    assert names(r, QR) == ["qr_follow", "any_follow"]
+    assert names(r, SUB) == ["follow", "any_follow"]
+    assert names(r, QR) == ["follow", "qr_follow", "any_follow"]
     assert isinstance(QR, SubscribeScanEvent)
     assert names(r, SCAN) == ["scan"]
     assert names(r, CLICK) == ["help_click"]
     assert names(r, TEXT) == ["text", "any_message"]
+
+
+def test_a_failing_filter_skips_only_its_handler():
+    r = Router()
+
+    def broken(message, ctx):
+        raise KeyError("bug in a filter")
+
+    @r.message("text", when=broken)
+    async def fragile(m): ...
+
+    @r.message("text")
+    async def sturdy(m): ...
+
+    assert names(r, TEXT) == ["sturdy"]
 
 
 def test_filters_text_regex_key_account():

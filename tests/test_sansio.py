@@ -186,3 +186,32 @@ def test_subscribe_scan_keeps_raw_key():
     assert (
         isinstance(m, SubscribeScanEvent) and m.scene_id == "0" and m.raw["EventKey"] == "qrscene_0"
     )
+
+
+def test_stale_or_future_timestamps_are_refused_when_asked():
+    q = signed(ts="1000000000")
+    with pytest.raises(SignatureError, match="clock"):
+        decode(PLAIN, q, TEXT, now=1700000000, max_skew=300)
+    assert decode(PLAIN, q, TEXT, now=1000000100, max_skew=300).message.content == "hi"
+    assert decode(PLAIN, q, TEXT, now=1700000000).message.content == "hi"  # off by default
+
+
+def test_dedup_key_tells_nested_ids_apart():
+    def publish(pid):
+        return ev(
+            f"<MsgType>event</MsgType><Event>PUBLISHJOBFINISH</Event><PublishEventInfo><publish_id>{pid}</publish_id><publish_status>0</publish_status></PublishEventInfo>"
+        )
+
+    def sent(tid):
+        return ev(
+            f"<MsgType>event</MsgType><Event>subscribe_msg_sent_event</Event><SubscribeMsgSentEvent><List><TemplateId>{tid}</TemplateId><MsgID>1</MsgID><ErrorCode>0</ErrorCode></List></SubscribeMsgSentEvent>"
+        )
+
+    assert dedup_key(publish(1)) != dedup_key(publish(2))
+    assert dedup_key(publish(1)) == dedup_key(publish(1))
+    assert dedup_key(sent("T1")) != dedup_key(sent("T2"))
+
+
+def test_dedup_key_is_short_whatever_the_push_holds():
+    huge = ev(f"<MsgType>event</MsgType><Event>CLICK</Event><EventKey>{'k' * 200_000}</EventKey>")
+    assert len(dedup_key(huge)) < 40 and "oU" not in dedup_key(huge)

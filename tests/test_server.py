@@ -18,15 +18,15 @@ def echo_router(calls: list | None = None) -> Router:
     router = Router()
     seen = calls if calls is not None else []
 
-    @router.event("subscribe")
-    async def welcome(ev: SubscribeEvent) -> str:
-        seen.append(("subscribe", ev.source))
-        return "welcome"
-
-    @router.event("subscribe_scan")
+    @router.event("subscribe_scan")  # registered first: its reply wins for a QR follow
     async def qr(ev: SubscribeScanEvent) -> str:
         seen.append(("qr", ev.scene_id))
         return f"scene {ev.scene_id}"
+
+    @router.event("subscribe")  # every follow, QR follows too
+    async def welcome(ev: SubscribeEvent) -> str:
+        seen.append(("subscribe", ev.source))
+        return "welcome"
 
     @router.click("MENU_A")
     async def click(ev: ClickEvent) -> str:
@@ -157,7 +157,7 @@ async def test_modes_answer_subscribe_qr_click_text(aiohttp_client, mode):
         assert reply["ToUserName"] == user and reply["MsgType"] == "text"
         assert (b"<Encrypt>" in raw) == (mode != "plain")
         await asyncio.sleep(1.01) if expected == "welcome" else None  # distinct CreateTime
-    assert [c[0] for c in calls] == ["subscribe", "qr", "click", "text"]
+    assert [c[0] for c in calls] == ["subscribe", "qr", "subscribe", "click", "text"]
 
 
 async def test_plain_request_to_safe_account_is_refused(aiohttp_client):
@@ -208,7 +208,7 @@ async def test_handler_exception_answers_empty_and_next_message_works(aiohttp_cl
     await asyncio.sleep(0.05)
     failures = await application[STORE].failures()
     assert failures[0]["error"] == "RuntimeError: kaput"
-    assert failures[0]["msg_type"] == "text" and failures[0]["dedup_key"].startswith("m|")
+    assert failures[0]["msg_type"] == "text" and failures[0]["dedup_key"].startswith("m:")
 
 
 async def test_slow_handler_gets_empty_response_and_still_completes(aiohttp_client):
@@ -273,3 +273,17 @@ async def test_late_reply_is_kept_for_a_retry(aiohttp_client):
     await asyncio.sleep(0.6)
     _, reply, _ = await post(client, "plain", doc)  # WeChat's retry
     assert reply["Content"] == "late but kept"
+
+
+async def test_replayed_old_signature_is_403(aiohttp_client):
+    calls: list = []
+    client = await aiohttp_client(app(echo_router(calls)))
+    doc = message("text", Content="replay", MsgId=msgid())
+    status, _, _ = await post(client, "plain", doc, timestamp=str(int(time.time()) - 3600))
+    assert status == 403 and calls == []
+
+
+async def test_readyz_does_not_leak_store_details(aiohttp_client):
+    client = await aiohttp_client(app(echo_router(), "redis://127.0.0.1:1/0"))
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and await resp.text() == "store unavailable\n"

@@ -29,6 +29,7 @@ class ServerConfig:
     max_body_bytes: int = 256 * 1024
     workers: int = 1
     shutdown_grace: float = 20.0
+    max_timestamp_skew: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +235,10 @@ def _check(config: Config) -> None:
         raise ConfigError(
             f"store.url must start with memory://, redis://, rediss:// or unix://, got {st.url!r}"
         )
-    if st.dedup_ttl < 10:
-        raise ConfigError("store.dedup_ttl must be at least 10 seconds (WeChat retries for ~15 s)")
+    if st.dedup_ttl < 30:
+        raise ConfigError("store.dedup_ttl must be at least 30 seconds (WeChat retries for ~20 s)")
+    if s.max_timestamp_skew < 0:
+        raise ConfigError("server.max_timestamp_skew must be 0 (off) or a number of seconds")
     if config.log.format not in ("text", "json"):
         raise ConfigError(f'log.format must be "text" or "json", got {config.log.format!r}')
     if not config.accounts:

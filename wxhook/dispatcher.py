@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-from .core import BaseMessage, Reply, ReplyError, dedup_key, render_reply
+from .core import BaseMessage, ReplyError, dedup_key, render_reply
 from .core.replies import as_reply
 from .metrics import Metrics
 from .router import Context, Handler, Router, State
 from .stores import Store, StoreUnavailable
 
 log = logging.getLogger("wxhook.dispatch")
+
+# A handler task's result: its reply rendered to plaintext XML, or None for no reply.
+Result: TypeAlias = bytes | None
+HandlerTask: TypeAlias = asyncio.Task[Result]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +35,18 @@ class Outcome:
     handlers: int = 0
 
 
+def decided(tasks: list[HandlerTask]) -> tuple[bool, Result]:
+    """The first non-None result in registration order, once every earlier handler is done."""
+    for task in tasks:
+        if not task.done():
+            return False, None
+        if not task.cancelled() and (result := task.result()) is not None:
+            return True, result
+    return True, None
+
+
 class Dispatcher:
-    """Runs the handlers for one message at a time; tracks what outlives its response."""
+    """Runs the handlers for each message; tracks what outlives its response."""
 
     def __init__(
         self,
@@ -54,10 +69,13 @@ class Dispatcher:
         self.background_timeout = background_timeout
         self.max_background = max_background
         self.dedup_ttl = dedup_ttl
+        # A claim stays pending while its handlers may still run, so a retry never runs them
+        # again; if the process dies, the key frees itself after this (not after dedup_ttl).
+        self.pending_ttl = math.ceil(deadline + background_timeout + 5)
         self.state = state if state is not None else State()
         self._clock = clock
         self._wall = wall
-        self._handlers_in_background: set[asyncio.Task[Reply | None]] = set()
+        self._handlers_in_background: set[HandlerTask] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Bookkeeping ---------------------------------------------------------------------------
@@ -72,11 +90,11 @@ class Dispatcher:
         """Handlers still running after their response went out."""
         return len(self._handlers_in_background)
 
-    def _to_background(self, task: asyncio.Task[Reply | None]) -> None:
+    def _to_background(self, task: HandlerTask) -> None:
         self._handlers_in_background.add(task)
         self.metrics.background.inc()
 
-        def done(t: asyncio.Task[Reply | None]) -> None:
+        def done(t: HandlerTask) -> None:
             self._handlers_in_background.discard(t)
             self.metrics.background.dec()
 
@@ -88,20 +106,23 @@ class Dispatcher:
 
     # Handlers ------------------------------------------------------------------------------
 
-    async def _run(self, handler: Handler, message: BaseMessage, ctx: Context) -> Reply | None:
+    async def _run(self, handler: Handler, message: BaseMessage, ctx: Context) -> Result:
         started = self._clock()
         try:
-            return as_reply(await handler(message, ctx))
+            reply = as_reply(await handler(message, ctx))
+            # Rendered here, so a reply that cannot be rendered is this handler's failure.
+            return render_reply(reply, message, now=int(self._wall())) or None
         except asyncio.CancelledError:
             self.metrics.handler_errors.labels(handler.name).inc()
             raise
         except Exception as exc:
             self.metrics.handler_errors.labels(handler.name).inc()
+            event = getattr(message, "event", "")
             log.error(
                 "handler %s failed on %s%s (dedup key %s): %s: %s",
                 handler.name,
                 message.type,
-                f"/{getattr(message, 'event', '')}" if getattr(message, "event", "") else "",
+                f"/{event}" if event else "",
                 ctx.dedup_key,
                 type(exc).__name__,
                 exc,
@@ -130,31 +151,17 @@ class Dispatcher:
         except StoreUnavailable as err:
             self._store_failed("record_failure", err)
 
-    @staticmethod
-    def _decided(tasks: list[asyncio.Task[Reply | None]]) -> tuple[bool, Reply | None]:
-        # The reply is the first non-None result in registration order, known as soon as every
-        # handler registered before it has finished with None.
-        for task in tasks:
-            if not task.done():
-                return False, None
-            if not task.cancelled() and (result := task.result()) is not None:
-                return True, result
-        return True, None
-
-    async def _select(
-        self, tasks: list[asyncio.Task[Reply | None]], until: float | None
-    ) -> tuple[bool, Reply | None]:
-        pending = {t for t in tasks if not t.done()}
+    async def _select(self, tasks: list[HandlerTask], until: float | None) -> tuple[bool, Result]:
+        """Wait until the reply is decided, or until the monotonic time `until`."""
         while True:
-            decided, reply = self._decided(tasks)
-            if decided:
-                return True, reply
+            done, result = decided(tasks)
+            if done:
+                return True, result
             left = None if until is None else until - self._clock()
             if left is not None and left <= 0:
                 return False, None
-            _, pending = await asyncio.wait(
-                pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
-            )
+            pending = {t for t in tasks if not t.done()}
+            await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
 
     # The pipeline --------------------------------------------------------------------------
 
@@ -174,7 +181,7 @@ class Dispatcher:
         claimed = False
         try:
             async with asyncio.timeout(max(deadline_at - self._clock(), 0)):
-                existing = await self.store.claim(key, self.dedup_ttl)
+                existing = await self.store.claim(key, self.pending_ttl)
             claimed = existing is None
         except (StoreUnavailable, TimeoutError) as exc:
             self._store_failed("claim", exc)  # fail open: handle it, never drop it
@@ -192,86 +199,86 @@ class Dispatcher:
             ),
             state=self.state,
         )
-        try:
-            handlers = self.router.resolve(message, ctx)
-        except Exception:
-            log.exception("a filter failed on %s (dedup key %s)", message.type, key)
-            handlers = []
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(self._run(h, message, ctx), name=h.name) for h in handlers]
-        decided, reply = await self._select(tasks, deadline_at)
-
-        leftovers = [t for t in tasks if not t.done()]
-        if leftovers:
-            if len(self._handlers_in_background) + len(leftovers) > self.max_background:
-                log.error(
-                    "%d handlers cancelled: dispatch.max_background (%d) reached (dedup key %s)",
-                    len(leftovers),
-                    self.max_background,
-                    key,
-                )
-                for t in leftovers:
-                    t.cancel()
-            else:
-                for t in leftovers:
-                    self._to_background(t)
-        if decided:
-            rendered = self._render(reply, message, key)
-            if claimed:
-                self._spawn(self._complete(key, rendered))
-            if leftovers:
-                self._spawn(self._bound(leftovers, key, None))
-            return Outcome(rendered, "replied" if rendered else "empty", key, False, len(tasks))
-
-        self.metrics.deadline_misses.labels(account).inc()
-        log.warning(
-            "deadline of %.1fs reached on %s (dedup key %s): answered empty, %d handler(s) "
-            "go on in the background",
-            self.deadline,
-            message.type,
-            key,
-            len(leftovers),
-        )
-        self._spawn(self._bound(leftovers, key, (tasks, message) if claimed else None))
-        return Outcome(b"", "empty", key, True, len(tasks))
-
-    def _render(self, reply: Reply | None, message: BaseMessage, key: str) -> bytes:
+        tasks = [
+            loop.create_task(self._run(h, message, ctx), name=h.name)
+            for h in self.router.resolve(message, ctx)
+        ]
+        done = False
         try:
-            return render_reply(reply, message, now=int(self._wall()))
-        except Exception:
-            log.exception("rendering the reply failed (dedup key %s)", key)
-            return b""
+            done, reply = await self._select(tasks, deadline_at)
+        finally:
+            # Also when this request is cancelled: nothing started here is left untracked.
+            self._release(tasks, key, store_late=claimed and not done)
+        if not done:
+            self.metrics.deadline_misses.labels(account).inc()
+            log.warning(
+                "deadline of %.1fs reached on %s (dedup key %s): answered empty, handlers go on "
+                "in the background",
+                self.deadline,
+                message.type,
+                key,
+            )
+            return Outcome(b"", "empty", key, True, len(tasks))
+        if claimed:
+            self._spawn(self._complete(key, reply or b""))
+        return Outcome(reply or b"", "replied" if reply else "empty", key, False, len(tasks))
+
+    def _release(self, tasks: list[HandlerTask], key: str, *, store_late: bool) -> None:
+        """Hand the handlers still running to the background, within the configured limits."""
+        leftovers = [t for t in tasks if not t.done()]
+        if not leftovers and not store_late:
+            return
+        if len(self._handlers_in_background) + len(leftovers) > self.max_background:
+            log.error(
+                "%d handler(s) cancelled: dispatch.max_background (%d) reached (dedup key %s)",
+                len(leftovers),
+                self.max_background,
+                key,
+            )
+            for t in leftovers:
+                t.cancel()
+        else:
+            for t in leftovers:
+                self._to_background(t)
+        self._spawn(self._finish(tasks, leftovers, key, store_late))
+
+    async def _finish(
+        self, tasks: list[HandlerTask], leftovers: list[HandlerTask], key: str, store_late: bool
+    ) -> None:
+        """After the response: keep a late reply for a retry as soon as it is known, and bound
+        the handlers still running by background_timeout."""
+        end = self._clock() + self.background_timeout
+        if store_late:
+            done, reply = await self._select(tasks, end)
+            if done:
+                store_late = False
+                if reply:
+                    log.info("late reply kept for a retry of %s", key)
+                await self._complete(key, reply or b"")
+        running = [t for t in leftovers if not t.done()]
+        if running:
+            _, cut = await asyncio.wait(running, timeout=max(end - self._clock(), 0))
+            if cut:
+                log.error(
+                    "%d background handler(s) cut after dispatch.background_timeout=%.0fs "
+                    "(dedup key %s): %s",
+                    len(cut),
+                    self.background_timeout,
+                    key,
+                    ", ".join(t.get_name() for t in cut),
+                )
+                for task in cut:
+                    task.cancel()
+                await asyncio.wait(cut, timeout=1.0)
+        if store_late:
+            await self._complete(key, decided(tasks)[1] or b"")
 
     async def _complete(self, key: str, rendered: bytes) -> None:
         try:
             await self.store.complete(key, rendered, self.dedup_ttl)
         except StoreUnavailable as exc:
             self._store_failed("complete", exc)
-
-    async def _bound(
-        self,
-        leftovers: list[asyncio.Task[Reply | None]],
-        key: str,
-        late: tuple[list[asyncio.Task[Reply | None]], BaseMessage] | None,
-    ) -> None:
-        """Let handlers finish after the response, up to background_timeout; keep a late reply."""
-        _, pending = await asyncio.wait(leftovers, timeout=self.background_timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.error(
-                "%d background handler(s) cut after dispatch.background_timeout=%.0fs "
-                "(dedup key %s)",
-                len(pending),
-                self.background_timeout,
-                key,
-            )
-            await asyncio.wait(pending)
-        if late is not None:
-            # A retry of this push (if WeChat sends one) gets the reply the handlers produced.
-            tasks, message = late
-            _, reply = self._decided(tasks)
-            await self._complete(key, self._render(reply, message, key))
 
     async def _duplicate(
         self, account: str, key: str, done: bool, reply: bytes, deadline_at: float
@@ -289,14 +296,17 @@ class Dispatcher:
 
     async def drain(self, grace: float) -> list[str]:
         """Wait up to `grace` seconds for background work; cancel and name what is left."""
-        tasks = set(self._tasks) | set(self._handlers_in_background)
-        if not tasks:
-            return []
-        _, pending = await asyncio.wait(tasks, timeout=grace)
-        cut = [t.get_name() for t in pending]
-        for task in pending:
+        end = self._clock() + grace
+        while True:
+            # Re-read each round: a failing handler records its failure in a new task.
+            running = {t for t in self._tasks | self._handlers_in_background if not t.done()}
+            left = end - self._clock()
+            if not running or left <= 0:
+                break
+            await asyncio.wait(running, timeout=left)
+        for task in running:
             task.cancel()
-        if pending:
+        if running:
             # A handler that swallows cancellation must not hold the shutdown forever.
-            await asyncio.wait(pending, timeout=1.0)
-        return cut
+            await asyncio.wait(running, timeout=1.0)
+        return sorted(t.get_name() for t in running)

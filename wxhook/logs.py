@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
 
 from .config import LogConfig
+
+_PLAIN = re.compile(r"[^\s\"'=\x00-\x1f\x7f]*")
 
 
 class TextFormatter(logging.Formatter):
@@ -21,8 +24,16 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields: dict[str, Any] | None = getattr(record, "fields", None)
         if fields:
-            line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+            line += " " + " ".join(f"{k}={_value(v)}" for k, v in fields.items())
         return line
+
+
+def _value(value: Any) -> str:
+    # Quote anything with spaces, quotes or control characters: one record stays one line.
+    text = str(value)
+    if _PLAIN.fullmatch(text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,6 +14,11 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as mp
 
+from .core import BaseEvent, BaseMessage, UnknownEvent, UnknownMessage
+
+# Label values come from signed pushes only, but a type WeChat invents must not grow the series
+# without bound.
+MAX_UNKNOWN_LABELS = 100
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.5, 10.0, 30.0, 60.0)
 
 
@@ -29,6 +34,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._unknown_seen: set[tuple[str, str]] = set()
         r = self.registry
         self.requests = Counter(
             "wxhook_requests",
@@ -84,6 +90,19 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def type_labels(self, message: BaseMessage) -> tuple[str, str]:
+        """(msg_type, event) label values, bounded: a type wxhook has no class for keeps its
+        name for the first MAX_UNKNOWN_LABELS seen, then counts as "other"."""
+        event = message.event if isinstance(message, BaseEvent) else ""
+        if not isinstance(message, UnknownMessage | UnknownEvent):
+            return message.type, event
+        pair = (message.type[:64], event[:64])
+        if pair not in self._unknown_seen:
+            if len(self._unknown_seen) >= MAX_UNKNOWN_LABELS:
+                return "other", "other"
+            self._unknown_seen.add(pair)
+        return pair
 
     def render(self) -> bytes:
         """The exposition text; merges every worker's values in multiprocess mode."""

@@ -17,6 +17,7 @@ HandlerResult: TypeAlias = Reply | str | None
 HandlerFunc: TypeAlias = Callable[..., Awaitable[HandlerResult]]
 Hook: TypeAlias = Callable[["State"], Awaitable[None]]
 F = TypeVar("F", bound=HandlerFunc)
+log = logging.getLogger("wxhook.router")
 
 
 class State(dict[str, Any]):
@@ -74,9 +75,18 @@ def _takes_ctx(func: HandlerFunc) -> bool:
     return len(params) == 2
 
 
+def _wire_event(message: BaseMessage) -> str:
+    value = message.raw.get("Event", "")
+    return value.lower() if isinstance(value, str) else ""
+
+
 def _event_name(*names: str) -> Filter:
+    # The seed's name ("subscribe_scan") or the Event as sent ("subscribe" is every follow).
     wanted = {n.lower() for n in names}
-    return lambda message, ctx: isinstance(message, BaseEvent) and message.event.lower() in wanted
+    return lambda message, ctx: (
+        isinstance(message, BaseEvent)
+        and (message.event.lower() in wanted or _wire_event(message) in wanted)
+    )
 
 
 def _message_type(*names: str) -> Filter:
@@ -146,7 +156,10 @@ class Router:
         return register
 
     def event(self, *names: str, **options: Any) -> Callable[[F], F]:
-        """Events by the seed's name ("subscribe", "subscribe_scan", "scan", "click"...)."""
+        """Events by the seed's name ("subscribe_scan", "scan", "click"...) or as sent by WeChat.
+
+        "subscribe" is every follow (a QR follow too); "subscribe_scan" only QR follows.
+        """
         if not names:
             raise TypeError('event() needs at least one event name, e.g. event("subscribe")')
         return self._decorator((BaseEvent,), [_event_name(*names)], **options)
@@ -208,7 +221,13 @@ class Router:
         regular: list[Handler] = []
         fallbacks: list[Handler] = []
         for handler in self.handlers():
-            if handler.matches(message, ctx):
+            try:
+                matched = handler.matches(message, ctx)
+            except Exception:
+                # One broken filter skips its own handler, not every handler of the app.
+                log.exception("a filter of %s failed (dedup key %s)", handler.name, ctx.dedup_key)
+                continue
+            if matched:
                 (fallbacks if handler.fallback else regular).append(handler)
         return regular or fallbacks
 

@@ -81,14 +81,21 @@ class Endpoint:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise BodyTooLarge(f"body over server.max_body_bytes={limit}") from None
-            decoded = decode(self.keys, request.query, body, max_bytes=limit)
+            decoded = decode(
+                self.keys,
+                request.query,
+                body,
+                max_bytes=limit,
+                now=arrived_wall,
+                max_skew=config.server.max_timestamp_skew,
+            )
         except ProtocolError as exc:
             return self._reject(request, exc)
 
         message = decoded.message
-        event = getattr(message, "event", "")
+        msg_type, event = metrics.type_labels(message)
         if isinstance(message, UnknownMessage | UnknownEvent):
-            metrics.unknown_types.labels(message.type, event).inc()
+            metrics.unknown_types.labels(msg_type, event).inc()
         outcome = await app[DISPATCHER].dispatch(
             name, message, arrived=arrived, arrived_wall=arrived_wall
         )
@@ -99,7 +106,7 @@ class Endpoint:
             payload = b""
         latency = time.monotonic() - arrived
         label = outcome.outcome if outcome.outcome == "duplicate" or payload else "empty"
-        metrics.requests.labels(name, message.type, event, label, "").inc()
+        metrics.requests.labels(name, msg_type, event, label, "").inc()
         metrics.request_seconds.labels(name).observe(latency)
         access.info(
             "callback",
@@ -107,7 +114,7 @@ class Endpoint:
                 "fields": {
                     "account": name,
                     "type": message.type,
-                    "event": event,
+                    "event": getattr(message, "event", ""),
                     "dedup_key": outcome.dedup_key,
                     "outcome": label,
                     "handlers": outcome.handlers,
@@ -160,7 +167,8 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(1.0):
             await request.app[STORE].ping()
     except (StoreUnavailable, TimeoutError) as exc:
-        return web.Response(status=503, text=f"store unavailable: {exc}\n")
+        log.warning("readyz: store unavailable: %s", exc)  # details in the log, not to callers
+        return web.Response(status=503, text="store unavailable\n")
     return web.Response(text="ready\n")
 
 

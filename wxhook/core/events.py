@@ -28,8 +28,13 @@ def _key_part(index: int) -> Converter:
 
 
 def _int_list(value: XmlValue) -> list[int]:
-    seq = value if isinstance(value, list) else [value]
-    return [int(v) for v in seq if isinstance(v, str) and v.strip().lstrip("-").isdigit()]
+    out: list[int] = []
+    for v in value if isinstance(value, list) else [value]:
+        try:
+            out.append(int(text(v)))
+        except ValueError:
+            continue  # an index WeChat never sends; raw keeps it
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +50,10 @@ class BaseEvent(BaseMessage):
         BaseMessage.__post_init__(self)
         if not self.event:
             object.__setattr__(self, "event", self.EVENT)
+
+    def dedup_extra(self) -> tuple[str, ...]:
+        """Ids nested in the body that tell two pushes of one second apart (for dedup_key)."""
+        return ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,9 +258,25 @@ class PublishJobFinishEvent(BaseEvent):
     )
     fail_idx: list[int] = xml("PublishEventInfo", "fail_idx", convert=_int_list, default=[])
 
+    def dedup_extra(self) -> tuple[str, ...]:
+        return (str(self.publish_id),)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscribeMsgPopupEvent(BaseEvent):
+class _SubscribeMsgEvent(BaseEvent):
+    subscribes: list[XmlDict] = xml(default=[])
+
+    def dedup_extra(self) -> tuple[str, ...]:
+        return tuple(
+            ":".join(
+                text(entry.get(k, "")) for k in ("TemplateId", "MsgID", "SubscribeStatusString")
+            )
+            for entry in self.subscribes
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeMsgPopupEvent(_SubscribeMsgEvent):
     """The user answered a subscription-message prompt; one entry per template."""
 
     EVENT = "subscribe_msg_popup_event"
@@ -259,7 +284,7 @@ class SubscribeMsgPopupEvent(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscribeMsgChangeEvent(BaseEvent):
+class SubscribeMsgChangeEvent(_SubscribeMsgEvent):
     """The user changed subscription-message settings (only rejections are pushed)."""
 
     EVENT = "subscribe_msg_change_event"
@@ -273,7 +298,7 @@ class SubscribeMsgChangeEvent(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscribeMsgSentEvent(BaseEvent):
+class SubscribeMsgSentEvent(_SubscribeMsgEvent):
     """Subscription messages were sent; ErrorCode 0 in an entry means delivered."""
 
     EVENT = "subscribe_msg_sent_event"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,13 +74,16 @@ def lookup(raw: Mapping[str, XmlValue], path: tuple[str, ...]) -> XmlValue | Non
     return node  # type: ignore[return-value]
 
 
+@functools.cache
+def _xml_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    return tuple(f for f in dataclasses.fields(cls) if f.metadata.get("path"))
+
+
 def read_fields(cls: type, raw: Mapping[str, XmlValue]) -> dict[str, Any]:
     """Keyword arguments for `cls` read from a parsed document via each field's metadata."""
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        path = f.metadata.get("path")
-        if not path:
-            continue
+    for f in _xml_fields(cls):
+        path = f.metadata["path"]
         value = lookup(raw, path)
         for alt in f.metadata["fallback"]:
             if value is not None:

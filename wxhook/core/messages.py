@@ -42,7 +42,8 @@ class BaseMessage:
         """Build from a parsed document; `raw` keeps every field as received."""
         kwargs = read_fields(cls, raw)
         kwargs.update(overrides)
-        return cls(raw=MappingProxyType(dict(raw)), **kwargs)
+        view = MappingProxyType(raw) if isinstance(raw, dict) else MappingProxyType(dict(raw))
+        return cls(raw=view, **kwargs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

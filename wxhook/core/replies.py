@@ -10,7 +10,7 @@ from typing import ClassVar, TypeAlias
 from .errors import ReplyError
 from .events import BaseEvent
 from .messages import BaseMessage
-from .xmlcodec import Fields, render_document
+from .xmlcodec import Fields, clean_text, render_document
 
 log = logging.getLogger("wxhook.core")
 
@@ -38,7 +38,8 @@ class TextReply(Reply):
     content: str
 
     def body(self, message: BaseMessage) -> Fields | None:
-        return {"Content": self.content}
+        # "No reply" is an empty body; XML with an empty Content makes WeChat show an error.
+        return {"Content": self.content} if clean_text(self.content).strip() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +173,7 @@ def as_reply(value: object) -> Reply | None:
     if value is None or isinstance(value, Reply):
         return value
     if isinstance(value, str):
-        return TextReply(value)
+        return TextReply(value) if clean_text(value).strip() else None
     raise ReplyError(
         f"a handler returned {type(value).__name__}; return None, a str or a reply object"
     )

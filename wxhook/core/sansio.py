@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from .crypto import SafeModeCrypto
-from .errors import CryptoError, ErrorCode, ProtocolError
+from .errors import CryptoError, ErrorCode, ProtocolError, SignatureError
+from .events import BaseEvent
 from .messages import BaseMessage
 from .registry import parse_message
 from .replies import Reply, render_reply
@@ -81,16 +84,38 @@ def verify_url(keys: AccountKeys, query: Mapping[str, str]) -> str:
     return _q(query, "echostr")
 
 
+def check_fresh(timestamp: str, *, now: float, max_skew: float) -> None:
+    """Refuse a signed timestamp too far from `now`: a captured URL stops working (403)."""
+    try:
+        skew = abs(now - int(timestamp))
+    except ValueError:
+        raise SignatureError(
+            "timestamp is not a number", hint="not a request from WeChat"
+        ) from None
+    if skew > max_skew:
+        raise SignatureError(
+            f"timestamp is {skew:.0f} s away from this server's clock (limit {max_skew:.0f} s)",
+            hint="a replayed request, or this server's clock is wrong (check NTP)",
+        )
+
+
 def decode(
     keys: AccountKeys,
     query: Mapping[str, str],
     body: bytes,
     *,
     max_bytes: int = MAX_BYTES,
+    now: float | None = None,
+    max_skew: float = 0,
 ) -> Decoded:
-    """Verify, decrypt when encrypt_type=aes, and parse one POST into its message object."""
+    """Verify, decrypt when encrypt_type=aes, and parse one POST into its message object.
+
+    With `max_skew` > 0 the signed timestamp must lie within that many seconds of `now`.
+    """
     timestamp, nonce = _q(query, "timestamp"), _q(query, "nonce")
     check_signature(keys.token, timestamp, nonce, _q(query, "signature"))
+    if max_skew > 0:
+        check_fresh(timestamp, now=time.time() if now is None else now, max_skew=max_skew)
     encrypted = _q(query, "encrypt_type").lower() == "aes"
     document = parse_xml(body, max_bytes=max_bytes)
     if encrypted:
@@ -142,7 +167,8 @@ def dedup_key(message: BaseMessage) -> str:
 
     MsgId identifies a message (with its sender, since bare MsgIds have collided); events use
     FromUserName + CreateTime, the documented floor, plus the fields that keep two different
-    events of one second apart.
+    events of one second apart (nested ids included). Hashed: fixed length whatever the push
+    holds, and no OpenID in store keys or logs.
     """
     raw = message.raw
 
@@ -150,11 +176,11 @@ def dedup_key(message: BaseMessage) -> str:
         value = raw.get(name, "")
         return value if isinstance(value, str) else ""
 
-    if message.type != "event" and field("MsgId"):
-        parts = ["m", message.target, message.source, field("MsgId")]
+    if not isinstance(message, BaseEvent) and field("MsgId"):
+        kind, parts = "m", [message.target, message.source, field("MsgId")]
     else:
+        kind = "e"
         parts = [
-            "e",
             message.target,
             message.source,
             str(message.create_time),
@@ -163,5 +189,7 @@ def dedup_key(message: BaseMessage) -> str:
             field("MsgID"),
             field("OpenID"),
             field("UserCardCode"),
+            *(message.dedup_extra() if isinstance(message, BaseEvent) else ()),
         ]
-    return "|".join(parts)
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+    return f"{kind}:{digest}"
