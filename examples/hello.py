@@ -14,7 +14,7 @@ async def start(state: wxhook.State) -> None:
     state["greeting"] = "欢迎关注！回复“帮助”查看菜单。"
 
 
-@router.event("subscribe", "subscribe_scan")
+@router.event("subscribe")  # every follow, QR follows included
 async def welcome(event: wxhook.SubscribeEvent, ctx: wxhook.Context) -> str:
     if isinstance(event, wxhook.SubscribeScanEvent):
         ctx.logger.info("follow from QR scene %s", event.scene_id)
