@@ -32,6 +32,7 @@ import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 REDIS_URL = os.environ.get("WXHOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -64,35 +65,39 @@ def free_port() -> int:
 class RedisProcess:
     """A redis-server this test starts on a spare port and stops by its own pid."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, password: str = "", tls_dir: Path | None = None) -> None:
         self.port = port
+        self.password = password
+        self.tls_dir = tls_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL without credentials (wxhook takes the password from store.password)."""
+        if self.tls_dir is None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls_dir / 'cert.pem'}"
+
+    def _probe_url(self) -> str:
+        return self.url.replace("://", f"://:{self.password}@", 1) if self.password else self.url
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: run the README's test command")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        args = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        if self.tls_dir is None:
+            args += ["--port", str(self.port)]
+        else:
+            cert, key = self.tls_dir / "cert.pem", self.tls_dir / "key.pem"
+            args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert)]
+            args += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(cert)]
+            args += ["--tls-auth-clients", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while not _redis_answers(self.url):
+        while not _redis_answers(self._probe_url()):
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start within 10 s")
             time.sleep(0.05)
@@ -110,3 +115,42 @@ def own_redis():
     server.start()
     yield server
     server.stop()
+
+
+def self_signed_cert(directory: Path) -> Path:
+    """cert.pem and key.pem for 127.0.0.1 in `directory`, made with the cryptography package."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return directory

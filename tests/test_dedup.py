@@ -106,3 +106,28 @@ async def test_redis_down_fails_open_and_dedup_resumes(aiohttp_client, own_redis
     assert (await post(client, "plain", after))[1]["Content"] == "reply #1 to after"
     assert (await client.get("/readyz")).status == 200
     assert counter[int(after_id)] == 1
+
+
+async def test_redis_with_password_and_tls(aiohttp_client, tmp_path):
+    from conftest import RedisProcess, free_port, self_signed_cert
+
+    server = RedisProcess(free_port(), password="s3cret", tls_dir=self_signed_cert(tmp_path))
+    server.start()
+    try:
+        counter: dict = {}
+        good = app(counting_router(counter), server.url, store={"password": "s3cret"})
+        client = await aiohttp_client(good)
+        doc = message("text", user=uid(), Content="tls", MsgId=msgid())
+        assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to tls"
+        assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to tls"
+        assert list(counter.values()) == [1]
+        assert (await client.get("/readyz")).status == 200
+
+        wrong = await aiohttp_client(
+            app(counting_router({}), server.url, store={"password": "nope"})
+        )
+        status, reply, _ = await post(wrong, "plain", message("text", Content="x", MsgId=msgid()))
+        assert status == 200 and reply["Content"] == "reply #1 to x"  # fails open
+        assert (await wrong.get("/readyz")).status == 503
+    finally:
+        server.stop()
