@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from typing import ClassVar
 
 from .errors import ReplyError
 from .events import BaseEvent
@@ -165,7 +165,6 @@ class TransferCustomerServiceReply(Reply):
         return {"TransInfo": {"KfAccount": self.kf_account}} if self.kf_account else {}
 
 
-ReplyLike: TypeAlias = Reply | str | None
 
 
 def as_reply(value: object) -> Reply | None:
