@@ -165,8 +165,6 @@ class TransferCustomerServiceReply(Reply):
         return {"TransInfo": {"KfAccount": self.kf_account}} if self.kf_account else {}
 
 
-
-
 def as_reply(value: object) -> Reply | None:
     """A handler's return value as a Reply: a str is a text reply, None is no reply."""
     if value is None or isinstance(value, Reply):
