@@ -131,3 +131,25 @@ async def test_redis_with_password_and_tls(aiohttp_client, tmp_path):
         assert (await wrong.get("/readyz")).status == 503
     finally:
         server.stop()
+
+
+async def test_plain_signed_url_replayed_with_another_body_is_refused(aiohttp_client, store_url):
+    from helpers import keys as account_keys
+
+    from wxhook.simulator import push
+
+    counter: dict = {}
+    client = await aiohttp_client(app(counting_router(counter), store_url))
+    query, body = push(
+        account_keys("plain"), message("text", user=uid(), Content="real", MsgId=msgid())
+    )
+    first = await client.post("/plain", params=query, data=body)
+    assert first.status == 200
+    again = await client.post("/plain", params=query, data=body)  # the same push: a retry
+    assert again.status == 200 and await again.read() == await first.read()
+    forged = message("text", user="oVICTIM", Content="forged", MsgId=msgid())
+    resp = await client.post("/plain", params=query, data=forged)
+    assert resp.status == 403
+    assert list(counter.values()) == [1]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'reason="replay"' in metrics

@@ -15,7 +15,7 @@ from .core import BaseMessage, ReplyError, dedup_key, render_reply
 from .core.replies import as_reply
 from .metrics import Metrics
 from .router import Context, Handler, Router, State
-from .stores import Store, StoreUnavailable
+from .stores import NonceGuard, Store, StoreUnavailable
 
 log = logging.getLogger("wxhook.dispatch")
 
@@ -172,8 +172,12 @@ class Dispatcher:
         *,
         arrived: float | None = None,
         arrived_wall: float | None = None,
+        guard: NonceGuard | None = None,
     ) -> Outcome:
-        """Answer one verified message within the deadline; never raises for handler faults."""
+        """Answer one verified message within the deadline; never raises for handler faults.
+
+        Raises ReplayError, before any handler runs, when `guard` shows a replayed URL.
+        """
         arrived = self._clock() if arrived is None else arrived
         deadline_at = arrived + self.deadline
         key = dedup_key(message)
@@ -181,7 +185,7 @@ class Dispatcher:
         claimed = False
         try:
             async with asyncio.timeout(max(deadline_at - self._clock(), 0)):
-                existing = await self.store.claim(key, self.pending_ttl)
+                existing = await self.store.claim(key, self.pending_ttl, guard=guard)
             claimed = existing is None
         except (StoreUnavailable, TimeoutError) as exc:
             self._store_failed("claim", exc)  # fail open: handle it, never drop it

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,8 +17,10 @@ from .core import (
     AccountKeys,
     BodyTooLarge,
     CryptoError,
+    Decoded,
     ParseError,
     ProtocolError,
+    ReplayError,
     SignatureError,
     UnknownEvent,
     UnknownMessage,
@@ -28,7 +32,7 @@ from .dispatcher import Dispatcher
 from .metrics import Metrics
 from .plugins import load_plugins
 from .router import Router, State
-from .stores import Store, StoreUnavailable, open_store
+from .stores import NonceGuard, Store, StoreUnavailable, open_store
 
 log = logging.getLogger("wxhook.server")
 access = logging.getLogger("wxhook.access")
@@ -96,9 +100,16 @@ class Endpoint:
         msg_type, event = metrics.type_labels(message)
         if isinstance(message, UnknownMessage | UnknownEvent):
             metrics.unknown_types.labels(msg_type, event).inc()
-        outcome = await app[DISPATCHER].dispatch(
-            name, message, arrived=arrived, arrived_wall=arrived_wall
-        )
+        try:
+            outcome = await app[DISPATCHER].dispatch(
+                name,
+                message,
+                arrived=arrived,
+                arrived_wall=arrived_wall,
+                guard=None if decoded.encrypted else self._guard(decoded, body, config),
+            )
+        except ReplayError as exc:
+            return self._reject(request, exc)
         try:
             payload = seal(self.keys, outcome.reply, decoded, now=int(time.time()))
         except CryptoError as exc:
@@ -126,9 +137,21 @@ class Endpoint:
             return web.Response(body=b"", content_type="text/plain")
         return web.Response(body=payload, content_type=XML, charset="utf-8")
 
+    def _guard(self, decoded: Decoded, body: bytes, config: Config) -> NonceGuard:
+        # Plain mode's signature leaves the body uncovered: remember which body each signed URL
+        # came with, for as long as its timestamp is accepted.
+        url = f"{self.account.name}|{decoded.timestamp}|{decoded.nonce}"
+        return NonceGuard(
+            key=hashlib.blake2b(url.encode(), digest_size=16).hexdigest(),
+            digest=hashlib.blake2b(body, digest_size=16).hexdigest(),
+            ttl=math.ceil(2 * config.server.max_timestamp_skew) or 600,
+        )
+
     def _reject(self, request: web.Request, exc: ProtocolError) -> web.Response:
         metrics = request.app[METRICS]
-        if isinstance(exc, SignatureError):
+        if isinstance(exc, ReplayError):
+            reason = "replay"
+        elif isinstance(exc, SignatureError):
             reason = "signature"
         elif isinstance(exc, CryptoError):
             reason = "crypto"

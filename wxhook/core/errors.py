@@ -48,6 +48,10 @@ class SignatureError(ProtocolError):
     code = ErrorCode.VALIDATE_SIGNATURE
 
 
+class ReplayError(SignatureError):
+    """A signed URL seen before with another body: someone replays a captured request."""
+
+
 class CryptoError(ProtocolError):
     """Safe-mode decryption or encryption failed; carries the official -4000x code."""
 

@@ -30,11 +30,29 @@ class Existing:
         return cls(True, value[1:]) if value[:1] == DONE else cls(False)
 
 
+@dataclass(frozen=True, slots=True)
+class NonceGuard:
+    """A plaintext push's signed URL and the digest of its body, checked with the claim.
+
+    Plain mode's signature does not cover the body; a URL seen before with another body is a
+    replay, refused before any handler runs (ReplayError).
+    """
+
+    key: str
+    digest: str
+    ttl: int
+
+
 class Store(Protocol):
     """Atomic claims, stored replies, and recorded failures."""
 
-    async def claim(self, key: str, ttl: int) -> Existing | None:
-        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there."""
+    async def claim(
+        self, key: str, ttl: int, *, guard: NonceGuard | None = None
+    ) -> Existing | None:
+        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there.
+
+        With a guard, raise ReplayError (and claim nothing) if its URL came with another body.
+        """
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         """Store the first delivery's rendered reply under its key."""
@@ -66,4 +84,12 @@ def open_store(config: StoreConfig) -> Store:
     return RedisStore.from_config(config)
 
 
-__all__ = ["DONE", "PENDING", "Existing", "Store", "StoreUnavailable", "open_store"]
+__all__ = [
+    "DONE",
+    "PENDING",
+    "Existing",
+    "NonceGuard",
+    "Store",
+    "StoreUnavailable",
+    "open_store",
+]

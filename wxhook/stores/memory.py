@@ -8,7 +8,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import DONE, PENDING, Existing
+from ..core import ReplayError
+from . import DONE, PENDING, Existing, NonceGuard
+
+NONCE_PREFIX = "nonce|"
 
 
 class MemoryStore:
@@ -42,7 +45,17 @@ class MemoryStore:
         while len(self._data) > self._max_keys:
             self._data.popitem(last=False)
 
-    async def claim(self, key: str, ttl: int) -> Existing | None:
+    async def claim(
+        self, key: str, ttl: int, *, guard: NonceGuard | None = None
+    ) -> Existing | None:
+        if guard is not None:
+            seen = self._get(NONCE_PREFIX + guard.key)
+            if seen is not None and seen != guard.digest.encode():
+                raise ReplayError(
+                    "signed URL replayed with another body", hint="not a request from WeChat"
+                )
+            if seen is None:
+                self._set(NONCE_PREFIX + guard.key, guard.digest.encode(), guard.ttl)
         value = self._get(key)
         if value is not None:
             return Existing.decode(value)

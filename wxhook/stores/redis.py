@@ -11,9 +11,21 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from ..config import StoreConfig
-from . import DONE, PENDING, Existing, StoreUnavailable
+from ..core import ReplayError
+from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
 
 PREFIX = "wxhook:dedup:"
+NONCE = "wxhook:nonce:"
+# The replay check and the claim in one atomic round trip: a replayed URL claims nothing.
+_GUARDED_CLAIM = """
+local seen = redis.call('GET', KEYS[2])
+if seen and seen ~= ARGV[2] then return {-1} end
+if not seen then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
+local old = redis.call('GET', KEYS[1])
+if old then return {1, old} end
+redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
+return {0}
+"""
 FAILURES = "wxhook:failures"
 _POLL = (0.02, 0.05, 0.1, 0.2)  # a duplicate polls; duplicates are rare, so this stays cheap
 
@@ -30,6 +42,7 @@ class RedisStore:
         self._client = client
         self._failures_max = failures_max
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
+        self._guarded = client.register_script(_GUARDED_CLAIM)
 
     @classmethod
     def from_config(cls, config: StoreConfig) -> RedisStore:
@@ -46,8 +59,20 @@ class RedisStore:
         client = aioredis.Redis.from_url(config.url, **kwargs)
         return cls(client, failures_max=config.failures_max)
 
-    async def claim(self, key: str, ttl: int) -> Existing | None:
+    async def claim(
+        self, key: str, ttl: int, *, guard: NonceGuard | None = None
+    ) -> Existing | None:
         try:
+            if guard is not None:
+                result = await self._guarded(
+                    keys=[PREFIX + key, NONCE + guard.key],
+                    args=[ttl, guard.digest, guard.ttl, PENDING],
+                )
+                if result[0] == -1:
+                    raise ReplayError(
+                        "signed URL replayed with another body", hint="not a request from WeChat"
+                    )
+                return _existing(result[1]) if result[0] == 1 else None
             if self._set_get:
                 try:
                     # One round trip: set if absent, and get what was there if not.
