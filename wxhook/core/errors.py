@@ -51,6 +51,11 @@ class SignatureError(ProtocolError):
 class ReplayError(SignatureError):
     """A signed URL seen before with another body: someone replays a captured request."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            "signed URL replayed with another body", hint="a captured request, not from WeChat"
+        )
+
 
 class CryptoError(ProtocolError):
     """Safe-mode decryption or encryption failed; carries the official -4000x code."""

@@ -51,9 +51,7 @@ class MemoryStore:
         if guard is not None:
             seen = self._get(NONCE_PREFIX + guard.key)
             if seen is not None and seen != guard.digest.encode():
-                raise ReplayError(
-                    "signed URL replayed with another body", hint="not a request from WeChat"
-                )
+                raise ReplayError()
             if seen is None:
                 self._set(NONCE_PREFIX + guard.key, guard.digest.encode(), guard.ttl)
         value = self._get(key)

@@ -69,9 +69,7 @@ class RedisStore:
                     args=[ttl, guard.digest, guard.ttl, PENDING],
                 )
                 if result[0] == -1:
-                    raise ReplayError(
-                        "signed URL replayed with another body", hint="not a request from WeChat"
-                    )
+                    raise ReplayError()
                 return _existing(result[1]) if result[0] == 1 else None
             if self._set_get:
                 try:
