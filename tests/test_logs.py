@@ -31,9 +31,9 @@ def test_json_lines_carry_the_fields():
 def test_unknown_type_labels_are_bounded():
     metrics = Metrics()
     labels = {
-        metrics.type_labels(parse_message(parse_xml(event(f"new_event_{i}"))))
+        metrics.observe_type(parse_message(parse_xml(event(f"new_event_{i}"))))
         for i in range(MAX_UNKNOWN_LABELS + 50)
     }
     assert len(labels) == MAX_UNKNOWN_LABELS + 1 and ("other", "other") in labels
     known = parse_message(parse_xml(message("text", Content="x")))
-    assert metrics.type_labels(known) == ("text", "")
+    assert metrics.observe_type(known) == ("text", "")

@@ -18,6 +18,7 @@ from .router import Context, Handler, Router, State
 from .stores import NonceGuard, Store, StoreUnavailable
 
 log = logging.getLogger("wxhook.dispatch")
+handler_log = logging.getLogger("wxhook.handler")
 
 # A handler task's result: its reply rendered to plaintext XML, or None for no reply.
 Result: TypeAlias = bytes | None
@@ -198,9 +199,7 @@ class Dispatcher:
             arrived=self._wall() if arrived_wall is None else arrived_wall,
             deadline=deadline_at,
             dedup_key=key,
-            logger=logging.LoggerAdapter(
-                logging.getLogger("wxhook.handler"), {"account": account, "dedup_key": key}
-            ),
+            logger=logging.LoggerAdapter(handler_log, {"account": account, "dedup_key": key}),
             state=self.state,
         )
         loop = asyncio.get_running_loop()

@@ -91,17 +91,21 @@ class Metrics:
             registry=r,
         )
 
-    def type_labels(self, message: BaseMessage) -> tuple[str, str]:
-        """(msg_type, event) label values, bounded: a type wxhook has no class for keeps its
-        name for the first MAX_UNKNOWN_LABELS seen, then counts as "other"."""
+    def observe_type(self, message: BaseMessage) -> tuple[str, str]:
+        """(msg_type, event) label values for a push, counting it if wxhook has no class for it.
+
+        Bounded: an unknown type keeps its name for the first MAX_UNKNOWN_LABELS seen, then
+        counts as "other"."""
         event = message.event if isinstance(message, BaseEvent) else ""
         if not isinstance(message, UnknownMessage | UnknownEvent):
             return message.type, event
         pair = (message.type[:64], event[:64])
         if pair not in self._unknown_seen:
             if len(self._unknown_seen) >= MAX_UNKNOWN_LABELS:
-                return "other", "other"
-            self._unknown_seen.add(pair)
+                pair = ("other", "other")
+            else:
+                self._unknown_seen.add(pair)
+        self.unknown_types.labels(*pair).inc()
         return pair
 
     def render(self) -> bytes:

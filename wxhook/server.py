@@ -22,8 +22,6 @@ from .core import (
     ProtocolError,
     ReplayError,
     SignatureError,
-    UnknownEvent,
-    UnknownMessage,
     decode,
     seal,
     verify_url,
@@ -97,9 +95,7 @@ class Endpoint:
             return self._reject(request, exc)
 
         message = decoded.message
-        msg_type, event = metrics.type_labels(message)
-        if isinstance(message, UnknownMessage | UnknownEvent):
-            metrics.unknown_types.labels(msg_type, event).inc()
+        msg_type, event = metrics.observe_type(message)
         try:
             outcome = await app[DISPATCHER].dispatch(
                 name,

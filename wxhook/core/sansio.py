@@ -143,7 +143,7 @@ def seal(keys: AccountKeys, plaintext: bytes, request: Decoded, *, now: int) -> 
     if not plaintext or not request.encrypted:
         return plaintext
     if keys.crypto is None:  # decode() never returns encrypted=True without crypto
-        raise ProtocolError("cannot encrypt a reply without an EncodingAESKey", status=500)
+        raise CryptoError(ErrorCode.ENCRYPT_AES, "cannot encrypt without an EncodingAESKey")
     encrypt = keys.crypto.encrypt(plaintext)
     timestamp = str(now)
     # The official example echoes the request's nonce in the reply envelope.

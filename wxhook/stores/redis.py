@@ -94,19 +94,17 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         end = loop.time() + within
         attempt = 0
-        while True:
-            try:
-                value = await self._client.get(PREFIX + key)
-            except (RedisError, OSError) as exc:
-                raise StoreUnavailable(f"redis read failed: {exc}") from exc
-            found = _existing(value)
-            if found is not None and found.done:
-                return found.reply
-            left = end - loop.time()
-            if left <= 0:
-                return None
+        while (left := end - loop.time()) > 0:
+            # The caller has just seen the key pending: wait before each read, not after.
             await asyncio.sleep(min(_POLL[min(attempt, len(_POLL) - 1)], left))
             attempt += 1
+            try:
+                found = _existing(await self._client.get(PREFIX + key))
+            except (RedisError, OSError) as exc:
+                raise StoreUnavailable(f"redis read failed: {exc}") from exc
+            if found is not None and found.done:
+                return found.reply
+        return None
 
     async def record_failure(self, entry: Mapping[str, Any]) -> None:
         try:
