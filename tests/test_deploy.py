@@ -167,7 +167,7 @@ def required_secrets(config: dict[str, Any]) -> list[str]:
     """The env vars the config's accounts need: the token, and in safe/compatible mode the rest."""
     names = []
     for account in config["accounts"]:
-        needed = ("token",) if account.get("mode", "plain") == "plain" else SECRET_FIELDS
+        needed = ("token",) if account.get("mode", "plain") == "plain" else SECRET_FIELDS[:3]
         names += [env_name(account["name"], key) for key in needed if not account.get(key)]
     return names
 
@@ -265,6 +265,13 @@ def test_dockerignore_keeps_secrets_and_clutter_out_but_not_the_sources():
 
 def test_redis_is_the_official_image():
     assert service("redis")["image"].startswith("redis:")
+
+
+def test_redis_keeps_failure_records_across_restarts():
+    redis = service("redis")
+    assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    volume = redis["volumes"][0].split(":")
+    assert volume[1] == "/data" and volume[0] in compose()["volumes"]
 
 
 def test_redis_has_a_healthcheck():

@@ -103,7 +103,13 @@ KEYS = AccountKeys.create(token=TOKEN, app_id=APPID, encoding_aes_key=KEY, mode=
 
 @pytest.mark.parametrize(
     "inner",
-    [BILLION_LAUGHS, EXTERNAL_ENTITY, DEEP, b"<xml><ToUserName>x</ToUserName></xml>", b"garbage"],
+    [
+        BILLION_LAUGHS,
+        EXTERNAL_ENTITY,
+        DEEP,
+        b"<xml><ToUserName>gh_x</ToUserName></xml>",
+        b"garbage",
+    ],
     ids=["billion-laughs", "external-entity", "deep", "no-msgtype", "garbage"],
 )
 def test_hostile_inner_document_in_safe_mode(inner):

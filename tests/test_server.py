@@ -165,7 +165,7 @@ async def test_plain_request_to_safe_account_is_refused(aiohttp_client):
     status, _, _ = await post(
         client, "safe", message("text", Content="x", MsgId=msgid()), encrypted=False
     )
-    assert status == 400
+    assert status == 403  # unsigned body: refused like a forgery
 
 
 async def test_two_accounts_answer_with_their_own_keys(aiohttp_client):

@@ -1,4 +1,4 @@
-"""The `wxhook` command: serve, check-config, failures, version."""
+"""The `wxhook` command: serve, check-config, failures (list, replay), simulate, version."""
 
 from __future__ import annotations
 
@@ -147,25 +147,93 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    """Print the most recent handler failures recorded in the store."""
+    """List failure records, or replay them through the handlers and remove those that pass."""
+    config = _load(args)
+    if config.store.url.startswith("memory://"):
+        print(
+            "wxhook: store.url is memory://: failure records live inside the running server "
+            "process (an in-memory ring), where this command cannot reach them; use a Redis "
+            "store (store.url or WXHOOK_STORE_URL) to list and replay them",
+            file=sys.stderr,
+        )
+        return 2
+    if args.action == "list":
+        if args.ids or args.all:
+            print("wxhook: failures list takes no ids; did you mean replay?", file=sys.stderr)
+            return 2
+        return asyncio.run(_list_failures(config, args.limit, args.traceback))
+    if bool(args.ids) == args.all:
+        print("wxhook: failures replay needs record ids, or --all", file=sys.stderr)
+        return 2
+    return asyncio.run(_replay_failures(config, args.ids, args.all))
+
+
+async def _list_failures(config: Config, limit: int, traceback: bool) -> int:
     import json
 
     from .stores import open_store
 
-    config = _load(args)
-
-    async def read() -> list[dict[str, object]]:
-        store = open_store(config.store)
-        try:
-            return await store.failures(args.limit)
-        finally:
-            await store.close()
-
-    for row in asyncio.run(read()):
-        if not args.traceback:
+    store = open_store(config.store)
+    try:
+        rows = await store.failures(limit)
+    finally:
+        await store.close()
+    for row in rows:
+        if not traceback:
             row.pop("traceback", None)
         print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
+    from .dispatcher import Dispatcher, replay
+    from .metrics import Metrics
+    from .plugins import load_plugins
+    from .router import State
+    from .stores import open_store
+
+    router = load_plugins(config.plugins.modules)
+    store = open_store(config.store)
+    state = State()
+    dispatcher = Dispatcher(
+        router,
+        store,
+        metrics=Metrics(),
+        background_timeout=config.dispatch.background_timeout,
+        state=state,
+    )
+    code = 0
+    try:
+        for hook in router.hooks("startup"):
+            await hook(state)
+        if every:
+            records = await store.failures(config.store.failures_max)
+        else:
+            records = []
+            for failure_id in ids:
+                record = await store.failure(failure_id)
+                if record is None:
+                    print(f"missing {failure_id}: no such failure record")
+                    code = 2
+                else:
+                    records.append(record)
+        for record in reversed(records) if every else records:  # oldest first
+            result = await replay(dispatcher, record)
+            handlers = ",".join(result.handlers) or "(none matched)"
+            if result.ok:
+                await store.remove_failure(record["id"])
+                print(f"ok {record['id']} {handlers}: handled, record removed")
+            else:
+                print(f"failed {record['id']} {handlers}: {result.error}; record kept")
+                code = code or 1
+    finally:
+        for hook in router.hooks("shutdown"):
+            try:
+                await hook(state)
+            except Exception:
+                log.exception("a shutdown hook failed")
+        await store.close()
+    return code
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -243,10 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(check)
     check.set_defaults(func=cmd_check_config)
 
-    failures = sub.add_parser("failures", help="show recent handler failures from the store")
+    failures = sub.add_parser(
+        "failures", help="list failure records, or replay them through the handlers"
+    )
     with_config(failures)
-    failures.add_argument("--limit", type=int, default=20)
-    failures.add_argument("--traceback", action="store_true", help="include tracebacks")
+    failures.add_argument(
+        "action", nargs="?", choices=["list", "replay"], default="list", help="default: list"
+    )
+    failures.add_argument("ids", nargs="*", metavar="ID", help="record ids to replay")
+    failures.add_argument("--all", action="store_true", help="replay every record")
+    failures.add_argument("--limit", type=int, default=20, help="list: how many (newest first)")
+    failures.add_argument("--traceback", action="store_true", help="list: include tracebacks")
     failures.set_defaults(func=cmd_failures)
 
     simulate = sub.add_parser(

@@ -8,6 +8,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ class ServerConfig:
     max_body_bytes: int = 256 * 1024
     workers: int = 1
     shutdown_grace: float = 20.0
-    max_timestamp_skew: float = 300.0
+    read_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,14 @@ class DispatchConfig:
     deadline: float = 4.5
     background_timeout: float = 60.0
     max_background: int = 1000
+    max_in_flight: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """[security]"""
+
+    timestamp_tolerance: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,11 @@ class AccountConfig:
     app_id: str = ""
     encoding_aes_key: str = ""
     mode: str = "plain"
+    require_encryption: bool = False
+    original_id: str = ""
+    previous_token: str = ""
+    previous_encoding_aes_key: str = ""
+    previous_valid_until: float = 0.0  # epoch seconds; TOML gives a date-time with an offset
 
     def keys(self) -> AccountKeys:
         """The protocol core's view of this account (already validated by load_config)."""
@@ -73,6 +87,11 @@ class AccountConfig:
             app_id=self.app_id,
             encoding_aes_key=self.encoding_aes_key,
             mode=self.mode,  # type: ignore[arg-type]
+            require_encryption=self.require_encryption,
+            original_id=self.original_id,
+            previous_token=self.previous_token,
+            previous_encoding_aes_key=self.previous_encoding_aes_key,
+            previous_until=self.previous_valid_until,
         )
 
 
@@ -105,6 +124,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     accounts: tuple[AccountConfig, ...] = ()
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -116,11 +136,20 @@ _SECTIONS = {
     "server": ServerConfig,
     "dispatch": DispatchConfig,
     "store": StoreConfig,
+    "security": SecurityConfig,
     "plugins": PluginsConfig,
     "log": LogConfig,
     "metrics": MetricsConfig,
 }
-SECRET_FIELDS = ("token", "app_id", "encoding_aes_key")
+SECRET_FIELDS = (
+    "token",
+    "app_id",
+    "encoding_aes_key",
+    "previous_token",
+    "previous_encoding_aes_key",
+)
+# Settings that moved, and where to: named in the error instead of "not a setting".
+_MOVED = {"server.max_timestamp_skew": "security.timestamp_tolerance"}
 
 
 def env_name(account: str, key: str) -> str:
@@ -152,6 +181,8 @@ def _section(name: str, cls: type, data: Any) -> Any:
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if f"{name}.{key}" in _MOVED:
+            raise ConfigError(f"{name}.{key} has moved: write {_MOVED[name + '.' + key]}")
         if key not in known:
             raise ConfigError(f"{name}.{key} is not a setting: {_suggest(key, list(known))}")
         kwargs[key] = _coerce(f"{name}.{key}", value, getattr(cls(), key))
@@ -170,14 +201,36 @@ def _account(index: int, data: Any, env: Mapping[str, str]) -> AccountConfig:
             example = {"name": '"main"', "path": '"/wechat"'}[key]
             raise ConfigError(f"accounts[{index}].{key} is missing: add {key} = {example}")
     values = dict(data)
-    for key in ("token", "app_id", "encoding_aes_key", "mode"):
+    for key in ("token", "app_id", "encoding_aes_key", "mode", "original_id", *SECRET_FIELDS):
         if not isinstance(values.get(key, ""), str):
             raise ConfigError(f"accounts[{index}].{key} must be a string")
+    if not isinstance(values.get("require_encryption", False), bool):
+        raise ConfigError(f"accounts[{index}].require_encryption must be true or false")
+    if "previous_valid_until" in values:
+        values["previous_valid_until"] = _instant(
+            f"accounts[{index}].previous_valid_until", values["previous_valid_until"]
+        )
     name = values["name"]
     for key in SECRET_FIELDS:
         if env.get(env_name(name, key)):
             values[key] = env[env_name(name, key)]
     return AccountConfig(**values)
+
+
+def _instant(where: str, value: Any) -> float:
+    """A TOML date-time (or ISO 8601 string) with a UTC offset, as epoch seconds; "" is unset."""
+    if value == "":
+        return 0.0
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{where} must be a date-time, e.g. 2026-12-01T00:00:00+08:00")
+    if value.tzinfo is None:
+        raise ConfigError(f"{where} needs a UTC offset, e.g. {value.isoformat()}+08:00")
+    return value.timestamp()
 
 
 def _check_account(a: AccountConfig, where: str) -> None:
@@ -205,6 +258,28 @@ def _check_account(a: AccountConfig, where: str) -> None:
             f"{where}.app_id is missing: decrypted messages end with the AppID "
             f"(set it or {env_name(a.name, 'app_id')})"
         )
+    if a.require_encryption and a.mode == "plain":
+        raise ConfigError(
+            f'{where}.require_encryption needs mode = "compatible" or "safe": in plain mode '
+            "WeChat sends no ciphertext"
+        )
+    if a.original_id and not a.original_id.startswith("gh_"):
+        raise ConfigError(
+            f"{where}.original_id {a.original_id!r} must be the account's original id (gh_...), "
+            "shown in the MP console under 设置与开发 → 账号设置"
+        )
+    if (a.previous_token or a.previous_encoding_aes_key) and not a.previous_valid_until:
+        raise ConfigError(
+            f"{where}.previous_valid_until is missing: previous keys are accepted only until a "
+            "set time, e.g. previous_valid_until = 2026-12-01T00:00:00+08:00"
+        )
+    if a.previous_encoding_aes_key and len(a.previous_encoding_aes_key) != 43:
+        raise ConfigError(
+            f"{where}.previous_encoding_aes_key must be 43 characters, "
+            f"got {len(a.previous_encoding_aes_key)}"
+        )
+    if a.previous_encoding_aes_key and not a.encoding_aes_key:
+        raise ConfigError(f"{where}.previous_encoding_aes_key is set but encoding_aes_key is not")
     try:
         a.keys()
     except ProtocolError as exc:
@@ -237,8 +312,19 @@ def _check(config: Config) -> None:
         )
     if st.dedup_ttl < 30:
         raise ConfigError("store.dedup_ttl must be at least 30 seconds (WeChat retries for ~20 s)")
-    if s.max_timestamp_skew < 0:
-        raise ConfigError("server.max_timestamp_skew must be 0 (off) or a number of seconds")
+    tolerance = config.security.timestamp_tolerance
+    if tolerance < 0:
+        raise ConfigError("security.timestamp_tolerance must be 0 (off) or a number of seconds")
+    if tolerance and st.dedup_ttl < tolerance:
+        raise ConfigError(
+            f"store.dedup_ttl ({st.dedup_ttl}) must not be shorter than "
+            f"security.timestamp_tolerance ({tolerance:g}): a replay still inside the window "
+            "would run the handlers again"
+        )
+    if s.read_timeout <= 0:
+        raise ConfigError("server.read_timeout must be a positive number of seconds")
+    if d.max_in_flight < 1:
+        raise ConfigError("dispatch.max_in_flight must be at least 1")
     if config.log.format not in ("text", "json"):
         raise ConfigError(f'log.format must be "text" or "json", got {config.log.format!r}')
     if not config.accounts:
@@ -319,6 +405,7 @@ __all__ = [
     "LogConfig",
     "MetricsConfig",
     "PluginsConfig",
+    "SecurityConfig",
     "ServerConfig",
     "StoreConfig",
     "env_name",

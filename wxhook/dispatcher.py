@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from .core import BaseMessage, ReplyError, dedup_key, render_reply
+from .core import BaseMessage, ReplyError, dedup_key, parse_message, render_reply
 from .core.replies import as_reply
 from .metrics import Metrics
 from .router import Context, Handler, Router, State
@@ -30,7 +30,7 @@ class Outcome:
     """What to answer: the rendered plaintext reply (b"" for none) and how it came about."""
 
     reply: bytes
-    outcome: str  # "replied", "empty" or "duplicate"
+    outcome: str  # "replied", "empty", "duplicate" or "shed" (over dispatch.max_in_flight)
     dedup_key: str
     deadline_missed: bool = False
     handlers: int = 0
@@ -58,6 +58,7 @@ class Dispatcher:
         deadline: float = 4.5,
         background_timeout: float = 60.0,
         max_background: int = 1000,
+        max_in_flight: int = 1000,
         dedup_ttl: int = 300,
         state: State | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -69,6 +70,7 @@ class Dispatcher:
         self.deadline = deadline
         self.background_timeout = background_timeout
         self.max_background = max_background
+        self.max_in_flight = max_in_flight
         self.dedup_ttl = dedup_ttl
         # A claim stays pending while its handlers may still run, so a retry never runs them
         # again; if the process dies, the key frees itself after this (not after dedup_ttl).
@@ -78,6 +80,8 @@ class Dispatcher:
         self._wall = wall
         self._handlers_in_background: set[HandlerTask] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Every handler task still running, with what a failure record needs to replay it.
+        self._jobs: dict[HandlerTask, tuple[Handler, BaseMessage, Context]] = {}
 
     # Bookkeeping ---------------------------------------------------------------------------
 
@@ -85,6 +89,33 @@ class Dispatcher:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @property
+    def in_flight(self) -> int:
+        """Handler tasks running now, before or after their response."""
+        return len(self._jobs)
+
+    def _start(self, handler: Handler, message: BaseMessage, ctx: Context) -> HandlerTask:
+        task = asyncio.get_running_loop().create_task(
+            self._run(handler, message, ctx), name=handler.name
+        )
+        self._jobs[task] = (handler, message, ctx)
+        self.metrics.in_flight.inc()
+        task.add_done_callback(self._job_done)
+        return task
+
+    def _job_done(self, task: HandlerTask) -> None:
+        self._jobs.pop(task, None)
+        self.metrics.in_flight.dec()
+
+    def _cut(self, tasks: list[HandlerTask], why: str) -> None:
+        """Cancel handler tasks and record each as a failure, so none is lost silently."""
+        for task in tasks:
+            job = self._jobs.get(task)
+            task.cancel()
+            if job is not None:
+                handler, message, ctx = job
+                self._spawn(self._record(handler.name, message, ctx, why))
 
     @property
     def background(self) -> int:
@@ -129,24 +160,35 @@ class Dispatcher:
                 exc,
                 exc_info=not isinstance(exc, ReplyError),
             )
-            self._spawn(self._record(handler, message, ctx, exc))
+            self._spawn(
+                self._record(
+                    handler.name,
+                    message,
+                    ctx,
+                    f"{type(exc).__name__}: {exc}",
+                    "".join(traceback.format_exception(exc)),
+                )
+            )
             return None
         finally:
             self.metrics.handler_seconds.labels(handler.name).observe(self._clock() - started)
 
     async def _record(
-        self, handler: Handler, message: BaseMessage, ctx: Context, exc: BaseException
+        self, handler: str, message: BaseMessage, ctx: Context, error: str, trace: str = ""
     ) -> None:
+        """Keep what `wxhook failures replay` needs: the message's fields and the handler."""
         entry = {
             "time": self._wall(),
             "account": ctx.account,
-            "handler": handler.name,
+            "handler": handler,
             "msg_type": message.type,
             "event": getattr(message, "event", ""),
             "dedup_key": ctx.dedup_key,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": "".join(traceback.format_exception(exc)),
+            "error": error,
+            "traceback": trace,
+            "raw": dict(message.raw),  # nested values are plain dicts and lists already
         }
+        self.metrics.failures_recorded.inc()
         try:
             await self.store.record_failure(entry)
         except StoreUnavailable as err:
@@ -174,10 +216,13 @@ class Dispatcher:
         arrived: float | None = None,
         arrived_wall: float | None = None,
         guard: NonceGuard | None = None,
+        keep_until: float | None = None,
     ) -> Outcome:
         """Answer one verified message within the deadline; never raises for handler faults.
 
         Raises ReplayError, before any handler runs, when `guard` shows a replayed URL.
+        `keep_until` (wall clock) is when the request's signed timestamp stops being accepted:
+        its dedup entry lives at least that long, so a replay is deduplicated or refused.
         """
         arrived = self._clock() if arrived is None else arrived
         deadline_at = arrived + self.deadline
@@ -202,17 +247,19 @@ class Dispatcher:
             logger=logging.LoggerAdapter(handler_log, {"account": account, "dedup_key": key}),
             state=self.state,
         )
-        loop = asyncio.get_running_loop()
-        tasks = [
-            loop.create_task(self._run(h, message, ctx), name=h.name)
-            for h in self.router.resolve(message, ctx)
-        ]
+        ttl = self.dedup_ttl
+        if keep_until is not None:
+            ttl = max(ttl, math.ceil(keep_until - self._wall()) + 1)
+        handlers = self.router.resolve(message, ctx)
+        if handlers and self.in_flight + len(handlers) > self.max_in_flight:
+            return await self._shed(message, ctx, key, ttl, claimed)
+        tasks = [self._start(h, message, ctx) for h in handlers]
         done = False
         try:
             done, reply = await self._select(tasks, deadline_at)
         finally:
             # Also when this request is cancelled: nothing started here is left untracked.
-            self._release(tasks, key, store_late=claimed and not done)
+            self._release(tasks, key, ttl, store_late=claimed and not done)
         if not done:
             self.metrics.deadline_misses.labels(account).inc()
             log.warning(
@@ -224,10 +271,28 @@ class Dispatcher:
             )
             return Outcome(b"", "empty", key, True, len(tasks))
         if claimed:
-            self._spawn(self._complete(key, reply or b""))
+            self._spawn(self._complete(key, reply or b"", ttl))
         return Outcome(reply or b"", "replied" if reply else "empty", key, False, len(tasks))
 
-    def _release(self, tasks: list[HandlerTask], key: str, *, store_late: bool) -> None:
+    async def _shed(
+        self, message: BaseMessage, ctx: Context, key: str, ttl: int, claimed: bool
+    ) -> Outcome:
+        """Over dispatch.max_in_flight: answer empty now, start nothing, keep it for a replay."""
+        self.metrics.shed.labels(ctx.account).inc()
+        log.error(
+            "dispatch.max_in_flight (%d) reached: %s not started, recorded for "
+            "`wxhook failures replay` (dedup key %s)",
+            self.max_in_flight,
+            message.type,
+            key,
+        )
+        why = f"overloaded: dispatch.max_in_flight={self.max_in_flight} handlers were running"
+        self._spawn(self._record("", message, ctx, why))
+        if claimed:
+            self._spawn(self._complete(key, b"", ttl))
+        return Outcome(b"", "shed", key)
+
+    def _release(self, tasks: list[HandlerTask], key: str, ttl: int, *, store_late: bool) -> None:
         """Hand the handlers still running to the background, within the configured limits."""
         leftovers = [t for t in tasks if not t.done()]
         if not leftovers and not store_late:
@@ -239,15 +304,21 @@ class Dispatcher:
                 self.max_background,
                 key,
             )
-            for t in leftovers:
-                t.cancel()
+            self._cut(
+                leftovers, f"cancelled: dispatch.max_background={self.max_background} reached"
+            )
         else:
             for t in leftovers:
                 self._to_background(t)
-        self._spawn(self._finish(tasks, leftovers, key, store_late))
+        self._spawn(self._finish(tasks, leftovers, key, ttl, store_late))
 
     async def _finish(
-        self, tasks: list[HandlerTask], leftovers: list[HandlerTask], key: str, store_late: bool
+        self,
+        tasks: list[HandlerTask],
+        leftovers: list[HandlerTask],
+        key: str,
+        ttl: int,
+        store_late: bool,
     ) -> None:
         """After the response: keep a late reply for a retry as soon as it is known, and bound
         the handlers still running by background_timeout."""
@@ -258,7 +329,7 @@ class Dispatcher:
                 store_late = False
                 if reply:
                     log.info("late reply kept for a retry of %s", key)
-                await self._complete(key, reply or b"")
+                await self._complete(key, reply or b"", ttl)
         running = [t for t in leftovers if not t.done()]
         if running:
             _, cut = await asyncio.wait(running, timeout=max(end - self._clock(), 0))
@@ -271,15 +342,18 @@ class Dispatcher:
                     key,
                     ", ".join(t.get_name() for t in cut),
                 )
-                for task in cut:
-                    task.cancel()
+                self._cut(
+                    list(cut),
+                    f"TimeoutError: still running after "
+                    f"dispatch.background_timeout={self.background_timeout:g}s",
+                )
                 await asyncio.wait(cut, timeout=1.0)
         if store_late:
-            await self._complete(key, decided(tasks)[1] or b"")
+            await self._complete(key, decided(tasks)[1] or b"", ttl)
 
-    async def _complete(self, key: str, rendered: bytes) -> None:
+    async def _complete(self, key: str, rendered: bytes, ttl: int) -> None:
         try:
-            await self.store.complete(key, rendered, self.dedup_ttl)
+            await self.store.complete(key, rendered, ttl)
         except StoreUnavailable as exc:
             self._store_failed("complete", exc)
 
@@ -307,9 +381,67 @@ class Dispatcher:
             if not running or left <= 0:
                 break
             await asyncio.wait(running, timeout=left)
+        handlers = [t for t in running if t in self._jobs]
+        self._cut(handlers, f"cancelled at shutdown after server.shutdown_grace={grace:g}s")
         for task in running:
             task.cancel()
+        if handlers:
+            # The failure records of what was just cut, while the store is still open.
+            records = {t for t in self._tasks if not t.done()}
+            await asyncio.wait(records, timeout=2.0)
         if running:
             # A handler that swallows cancellation must not hold the shutdown forever.
             await asyncio.wait(running, timeout=1.0)
         return sorted(t.get_name() for t in running)
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The result of running a failure record's message through its handler(s) again."""
+
+    ok: bool
+    handlers: tuple[str, ...]
+    error: str = ""
+
+
+async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
+    """Run a recorded message through the handler that failed (or, for a message that was
+    never started, through every handler that matches it), bounded by background_timeout.
+
+    A reply is not sent anywhere: the request it answered is long gone.
+    """
+    raw = record.get("raw")
+    if not isinstance(raw, dict):
+        return Replayed(False, (), "the record holds no message fields (recorded before 0.2?)")
+    message = parse_message(raw)
+    account = str(record.get("account", ""))
+    key = str(record.get("dedup_key", "")) or dedup_key(message)
+    ctx = Context(
+        account=account,
+        arrived=dispatcher._wall(),
+        deadline=time.monotonic() + dispatcher.background_timeout,
+        dedup_key=key,
+        logger=logging.LoggerAdapter(
+            handler_log, {"account": account, "dedup_key": key, "replay": True}
+        ),
+        state=dispatcher.state,
+    )
+    name = str(record.get("handler", ""))
+    router = dispatcher.router
+    if name:
+        handlers = [h for h in router.handlers() if h.name == name]
+        if not handlers:
+            return Replayed(False, (name,), f"no handler named {name!r} is registered now")
+    else:
+        handlers = router.resolve(message, ctx)
+    names = tuple(h.name for h in handlers)
+    for handler in handlers:
+        try:
+            async with asyncio.timeout(dispatcher.background_timeout or None):
+                reply = as_reply(await handler(message, ctx))
+            render_reply(reply, message, now=int(dispatcher._wall()))
+        except TimeoutError:
+            return Replayed(False, names, f"{handler.name}: still running after background_timeout")
+        except Exception as exc:
+            return Replayed(False, names, f"{handler.name}: {type(exc).__name__}: {exc}")
+    return Replayed(True, names)

@@ -83,6 +83,23 @@ class Metrics:
             ["msg_type", "event"],
             registry=r,
         )
+        self.in_flight = Gauge(
+            "wxhook_handlers_in_flight",
+            "Handler tasks running, before or after their response (see dispatch.max_in_flight)",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.shed = Counter(
+            "wxhook_shed",
+            "Pushes answered empty and recorded, not started: dispatch.max_in_flight was reached",
+            ["account"],
+            registry=r,
+        )
+        self.failures_recorded = Counter(
+            "wxhook_failures_recorded",
+            "Failure records written (handler raised, timed out, was cut or never started)",
+            registry=r,
+        )
         self.request_seconds = Histogram(
             "wxhook_request_seconds",
             "Time from request arrival to response",

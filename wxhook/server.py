@@ -61,7 +61,7 @@ class Endpoint:
     async def _get(self, request: web.Request) -> web.StreamResponse:
         metrics = request.app[METRICS]
         try:
-            echostr = verify_url(self.keys, request.query)
+            echostr = verify_url(self.keys, request.query, now=time.time())
         except SignatureError as exc:
             metrics.requests.labels(self.account.name, "", "", "rejected", "signature").inc()
             log.warning("GET %s refused: %s", request.path, exc)
@@ -80,16 +80,23 @@ class Endpoint:
             if request.content_length is not None and request.content_length > limit:
                 raise BodyTooLarge(f"body of {request.content_length} bytes over {limit}")
             try:
-                body = await request.read()
+                async with asyncio.timeout(config.server.read_timeout):
+                    body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise BodyTooLarge(f"body over server.max_body_bytes={limit}") from None
+            except TimeoutError:
+                raise ProtocolError(
+                    f"body not received within server.read_timeout={config.server.read_timeout:g}s",
+                    hint="a slow or stalled client",
+                    status=408,
+                ) from None
             decoded = decode(
                 self.keys,
                 request.query,
                 body,
                 max_bytes=limit,
                 now=arrived_wall,
-                max_skew=config.server.max_timestamp_skew,
+                max_skew=config.security.timestamp_tolerance,
             )
         except ProtocolError as exc:
             return self._reject(request, exc)
@@ -103,6 +110,7 @@ class Endpoint:
                 arrived=arrived,
                 arrived_wall=arrived_wall,
                 guard=None if decoded.encrypted else self._guard(decoded, body, config),
+                keep_until=self._keep_until(decoded, config),
             )
         except ReplayError as exc:
             return self._reject(request, exc)
@@ -112,7 +120,7 @@ class Endpoint:
             log.error("encrypting the reply failed, answering empty: %s", exc)
             payload = b""
         latency = time.monotonic() - arrived
-        label = outcome.outcome if outcome.outcome == "duplicate" or payload else "empty"
+        label = outcome.outcome if outcome.outcome in ("duplicate", "shed") or payload else "empty"
         metrics.requests.labels(name, msg_type, event, label, "").inc()
         metrics.request_seconds.labels(name).observe(latency)
         access.info(
@@ -140,8 +148,17 @@ class Endpoint:
         return NonceGuard(
             key=hashlib.blake2b(url.encode(), digest_size=16).hexdigest(),
             digest=hashlib.blake2b(body, digest_size=16).hexdigest(),
-            ttl=math.ceil(2 * config.server.max_timestamp_skew) or 600,
+            ttl=math.ceil(2 * config.security.timestamp_tolerance) or 600,
         )
+
+    @staticmethod
+    def _keep_until(decoded: Decoded, config: Config) -> float | None:
+        # Until then a replay of this request passes the timestamp check: dedup must remember it.
+        tolerance = config.security.timestamp_tolerance
+        try:
+            return int(decoded.timestamp) + tolerance if tolerance else None
+        except ValueError:
+            return None
 
     def _reject(self, request: web.Request, exc: ProtocolError) -> web.Response:
         metrics = request.app[METRICS]
@@ -156,6 +173,8 @@ class Endpoint:
             reason = "too_large"
         elif isinstance(exc, ParseError):
             reason = "malformed"
+        elif exc.status == 408:
+            reason = "timeout"
         else:
             reason = "bad_request"
         metrics.requests.labels(self.account.name, "", "", "rejected", reason).inc()
@@ -255,11 +274,18 @@ def create_app(
         deadline=config.dispatch.deadline,
         background_timeout=config.dispatch.background_timeout,
         max_background=config.dispatch.max_background,
+        max_in_flight=config.dispatch.max_in_flight,
         dedup_ttl=config.store.dedup_ttl,
         state=app[STATE],
     )
     for account in config.accounts:
         endpoint = Endpoint(account, account.keys())
+        if account.previous_valid_until and account.previous_valid_until <= time.time():
+            log.warning(
+                "account %s: the previous keys expired at %s; remove previous_* from the config",
+                account.name,
+                time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(account.previous_valid_until)),
+            )
         app.router.add_get(account.path, endpoint.handle, allow_head=False)
         app.router.add_post(account.path, endpoint.handle)
     app.router.add_get("/healthz", healthz, allow_head=False)

@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Mapping
 
-from .core import AccountKeys, compute_signature, parse_xml
+from .core import AccountKeys, ParseError, compute_signature, parse_xml
 from .core.signature import check_msg_signature
 from .core.xmlcodec import Fields, XmlDict, render_document
 
@@ -37,10 +37,15 @@ def push(
     encrypt = keys.crypto.encrypt(document)
     query["encrypt_type"] = "aes"
     query["msg_signature"] = compute_signature(keys.token, timestamp, nonce, encrypt)
-    body: Fields = {"ToUserName": "gh_simulator", "Encrypt": encrypt}
+    try:
+        plain = parse_xml(document)
+    except ParseError:  # a hostile document, sent on purpose: encrypt it as it is
+        plain = {}
+    # The envelope names the same account as the ciphertext, as WeChat's does.
+    body: Fields = {"ToUserName": str(plain.get("ToUserName", "")), "Encrypt": encrypt}
     if keys.mode == "compatible":
         # Compatible mode sends the plaintext fields beside Encrypt, as WeChat does.
-        body = {**parse_xml(document), **body}  # type: ignore[dict-item]
+        body = {**plain, **body}  # type: ignore[dict-item]
     return query, render_document(body)
 
 

@@ -16,7 +16,7 @@ from .messages import BaseMessage
 from .registry import parse_message
 from .replies import Reply, render_reply
 from .signature import check_msg_signature, check_signature, compute_signature
-from .xmlcodec import MAX_BYTES, parse_xml, render_document
+from .xmlcodec import MAX_BYTES, XmlDict, parse_xml, render_document
 
 Mode = Literal["plain", "compatible", "safe"]
 MODES: tuple[Mode, ...] = ("plain", "compatible", "safe")
@@ -30,6 +30,13 @@ class AccountKeys:
     app_id: str = ""
     mode: Mode = "plain"
     crypto: SafeModeCrypto | None = None
+    # Refuse plaintext POSTs (always so in safe mode): plain mode's signature leaves the body bare.
+    require_encryption: bool = False
+    # The account's original id (gh_...): every push must be addressed to it, when set.
+    original_id: str = ""
+    # The keys in use before a rotation, still accepted until `previous_until` (epoch seconds).
+    previous: AccountKeys | None = None
+    previous_until: float = 0.0
 
     @classmethod
     def create(
@@ -39,6 +46,11 @@ class AccountKeys:
         app_id: str = "",
         encoding_aes_key: str = "",
         mode: Mode = "plain",
+        require_encryption: bool = False,
+        original_id: str = "",
+        previous_token: str = "",
+        previous_encoding_aes_key: str = "",
+        previous_until: float = 0.0,
         random: Callable[[int], bytes] = os.urandom,
     ) -> AccountKeys:
         """Validate the settings (a bad EncodingAESKey raises -40004 here, not at a message)."""
@@ -61,7 +73,43 @@ class AccountKeys:
                 "an EncodingAESKey needs the account's AppID",
                 hint="set app_id; decrypted messages end with it",
             )
-        return cls(token=token, app_id=app_id, mode=mode, crypto=crypto)
+        if require_encryption and mode == "plain":
+            raise ProtocolError(
+                "require_encryption needs compatible or safe mode",
+                hint="in plain mode WeChat sends no ciphertext at all",
+            )
+        previous = None
+        if previous_token or previous_encoding_aes_key:
+            if previous_until <= 0:
+                raise ProtocolError(
+                    "previous keys need the time until which they are accepted",
+                    hint="set previous_valid_until",
+                )
+            previous = cls.create(
+                token=previous_token or token,
+                app_id=app_id,
+                encoding_aes_key=previous_encoding_aes_key or encoding_aes_key,
+                mode=mode,
+                require_encryption=require_encryption,
+                original_id=original_id,
+                random=random,
+            )
+        return cls(
+            token=token,
+            app_id=app_id,
+            mode=mode,
+            crypto=crypto,
+            require_encryption=require_encryption or mode == "safe",
+            original_id=original_id,
+            previous=previous,
+            previous_until=previous_until if previous is not None else 0.0,
+        )
+
+    def candidates(self, now: float) -> tuple[AccountKeys, ...]:
+        """The keys a request may be signed with at `now`: the current ones first."""
+        if self.previous is not None and now < self.previous_until:
+            return (self, self.previous)
+        return (self,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +120,37 @@ class Decoded:
     encrypted: bool
     timestamp: str
     nonce: str
+    # The keys that verified the request; the reply is sealed with them.
+    keys: AccountKeys | None = None
 
 
 def _q(query: Mapping[str, str], name: str) -> str:
     return query.get(name, "") or ""
 
 
-def verify_url(keys: AccountKeys, query: Mapping[str, str]) -> str:
+def _signed_by(
+    keys: AccountKeys, query: Mapping[str, str], now: float | None
+) -> tuple[AccountKeys, ...]:
+    """The candidate keys whose token signed the query; SignatureError if none did."""
+    timestamp, nonce, signature = _q(query, "timestamp"), _q(query, "nonce"), _q(query, "signature")
+    candidates = keys.candidates(time.time() if now is None else now)
+    signed = tuple(k for k in candidates if _signature_ok(k.token, timestamp, nonce, signature))
+    if not signed:
+        check_signature(keys.token, timestamp, nonce, signature)  # raises with the hint
+    return signed
+
+
+def _signature_ok(token: str, timestamp: str, nonce: str, signature: str) -> bool:
+    try:
+        check_signature(token, timestamp, nonce, signature)
+    except SignatureError:
+        return False
+    return True
+
+
+def verify_url(keys: AccountKeys, query: Mapping[str, str], *, now: float | None = None) -> str:
     """GET verification: the echostr to answer verbatim, or SignatureError."""
-    check_signature(keys.token, _q(query, "timestamp"), _q(query, "nonce"), _q(query, "signature"))
+    _signed_by(keys, query, now)
     return _q(query, "echostr")
 
 
@@ -99,6 +169,37 @@ def check_fresh(timestamp: str, *, now: float, max_skew: float) -> None:
         )
 
 
+def _decrypt(
+    signed: tuple[AccountKeys, ...], query: Mapping[str, str], encrypt: str, max_bytes: int
+) -> tuple[AccountKeys, XmlDict]:
+    """The first signed candidate whose token and key open the Encrypt text."""
+    timestamp, nonce, msg_signature = (
+        _q(query, "timestamp"),
+        _q(query, "nonce"),
+        _q(query, "msg_signature"),
+    )
+    first: ProtocolError | None = None
+    for k in signed:
+        try:
+            if k.crypto is None:
+                raise ProtocolError(
+                    "encrypted push for an account without an EncodingAESKey",
+                    hint="the MP console is in compatible or safe mode: "
+                    "set encoding_aes_key and mode",
+                )
+            check_msg_signature(k.token, timestamp, nonce, encrypt, msg_signature)
+            return k, parse_xml(k.crypto.decrypt(encrypt), max_bytes=max_bytes)
+        except ProtocolError as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+def _addressee(document: XmlDict) -> str:
+    value = document.get("ToUserName", "")
+    return value if isinstance(value, str) else ""
+
+
 def decode(
     keys: AccountKeys,
     query: Mapping[str, str],
@@ -111,37 +212,54 @@ def decode(
     """Verify, decrypt when encrypt_type=aes, and parse one POST into its message object.
 
     With `max_skew` > 0 the signed timestamp must lie within that many seconds of `now`.
+    During a key rotation, the previous keys are tried after the current ones.
     """
+    now = time.time() if now is None else now
     timestamp, nonce = _q(query, "timestamp"), _q(query, "nonce")
-    check_signature(keys.token, timestamp, nonce, _q(query, "signature"))
+    signed = _signed_by(keys, query, now)
     if max_skew > 0:
-        check_fresh(timestamp, now=time.time() if now is None else now, max_skew=max_skew)
+        check_fresh(timestamp, now=now, max_skew=max_skew)
     encrypted = _q(query, "encrypt_type").lower() == "aes"
     document = parse_xml(body, max_bytes=max_bytes)
+    used = signed[0]
     if encrypted:
-        if keys.crypto is None:
-            raise ProtocolError(
-                "encrypted push for an account without an EncodingAESKey",
-                hint="the MP console is in compatible or safe mode: set encoding_aes_key and mode",
-            )
         encrypt = document.get("Encrypt")
         if not isinstance(encrypt, str) or not encrypt:
+            if keys.crypto is None:
+                raise ProtocolError(
+                    "encrypted push for an account without an EncodingAESKey",
+                    hint="the MP console is in compatible or safe mode: "
+                    "set encoding_aes_key and mode",
+                )
             raise CryptoError(ErrorCode.PARSE_XML, "encrypt_type=aes but the body has no Encrypt")
-        check_msg_signature(keys.token, timestamp, nonce, encrypt, _q(query, "msg_signature"))
+        envelope_to = _addressee(document)
         # Only the decrypted document is covered by a signature; plaintext siblings are ignored.
-        document = parse_xml(keys.crypto.decrypt(encrypt), max_bytes=max_bytes)
-    elif keys.mode == "safe":
-        raise ProtocolError(
-            "plaintext push refused: this account is in safe mode",
-            hint="set mode = compatible if the MP console is not in safe mode",
+        used, document = _decrypt(signed, query, encrypt, max_bytes)
+        if envelope_to and envelope_to != _addressee(document):
+            raise SignatureError(
+                "the encrypted ToUserName differs from the envelope's",
+                hint="the envelope was altered, or a ciphertext of another account was reused",
+            )
+    elif keys.require_encryption:
+        why = "this account is in safe mode" if keys.mode == "safe" else "require_encryption"
+        raise SignatureError(
+            f"plaintext push refused: {why}",
+            hint="a plaintext body is not covered by any signature; if the MP console is in "
+            "plain mode, set mode and require_encryption to match it",
         )
-    return Decoded(parse_message(document), encrypted, timestamp, nonce)
+    if keys.original_id and _addressee(document) != keys.original_id:
+        raise SignatureError(
+            f"push addressed to {_addressee(document)!r}, not to this account ({keys.original_id})",
+            hint="check original_id, or which account's URL this is",
+        )
+    return Decoded(parse_message(document), encrypted, timestamp, nonce, used)
 
 
 def seal(keys: AccountKeys, plaintext: bytes, request: Decoded, *, now: int) -> bytes:
     """Wrap a rendered reply for the request it answers: encrypted when the request was."""
     if not plaintext or not request.encrypted:
         return plaintext
+    keys = request.keys or keys
     if keys.crypto is None:  # decode() never returns encrypted=True without crypto
         raise CryptoError(ErrorCode.ENCRYPT_AES, "cannot encrypt without an EncodingAESKey")
     encrypt = keys.crypto.encrypt(plaintext)

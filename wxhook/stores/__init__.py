@@ -60,11 +60,21 @@ class Store(Protocol):
     async def wait_done(self, key: str, within: float) -> bytes | None:
         """The reply once the first delivery has stored it, or None after `within` seconds."""
 
-    async def record_failure(self, entry: Mapping[str, Any]) -> None:
-        """Keep a record of a handler failure (bounded)."""
+    async def record_failure(self, entry: Mapping[str, Any]) -> str:
+        """Keep a record of a handler failure (bounded); returns its id.
+
+        If the store cannot take it now, it is kept in the process and written later, and
+        StoreUnavailable is raised so the caller can count the outage.
+        """
 
     async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The most recent failure records, newest first."""
+        """The most recent failure records, newest first, each with its "id"."""
+
+    async def failure(self, failure_id: str) -> dict[str, Any] | None:
+        """One failure record by id, or None."""
+
+    async def remove_failure(self, failure_id: str) -> bool:
+        """Delete a failure record (after a successful replay); False if it was not there."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,7 +27,9 @@ class MemoryStore:
     ) -> None:
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._events: dict[str, asyncio.Event] = {}
-        self._failures: deque[dict[str, Any]] = deque(maxlen=failures_max)
+        self._failures: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._failures_max = failures_max
+        self._ids = itertools.count(1)
         self._max_keys = max_keys
         self._clock = clock
 
@@ -77,11 +80,23 @@ class MemoryStore:
             value = self._get(key)
         return Existing.decode(value).reply if value is not None and value[:1] == DONE else None
 
-    async def record_failure(self, entry: Mapping[str, Any]) -> None:
-        self._failures.appendleft(dict(entry))
+    async def record_failure(self, entry: Mapping[str, Any]) -> str:
+        # Shaped like a Redis stream id, so both stores' ids read the same.
+        failure_id = f"{int(time.time() * 1000)}-{next(self._ids)}"
+        self._failures[failure_id] = {**entry, "id": failure_id}
+        while len(self._failures) > self._failures_max:
+            self._failures.popitem(last=False)
+        return failure_id
 
     async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self._failures)[:limit]
+        return [dict(v) for v in itertools.islice(reversed(self._failures.values()), limit)]
+
+    async def failure(self, failure_id: str) -> dict[str, Any] | None:
+        found = self._failures.get(failure_id)
+        return dict(found) if found is not None else None
+
+    async def remove_failure(self, failure_id: str) -> bool:
+        return self._failures.pop(failure_id, None) is not None
 
     async def ping(self) -> None:
         return None

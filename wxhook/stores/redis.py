@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +28,9 @@ if old then return {1, old} end
 redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
 return {0}
 """
-FAILURES = "wxhook:failures"
+# A capped stream: ids are times, XDEL removes one record, MAXLEN keeps it bounded.
+FAILURES = "wxhook:failures:stream"
+_FLUSH_BACKOFF = (0.5, 1.0, 2.0, 5.0)  # retrying records kept while Redis was down
 _POLL = (0.02, 0.05, 0.1, 0.2)  # a duplicate polls; duplicates are rare, so this stays cheap
 
 
@@ -43,6 +47,9 @@ class RedisStore:
         self._failures_max = failures_max
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
         self._guarded = client.register_script(_GUARDED_CLAIM)
+        # Failure records Redis could not take yet: kept (bounded) and written when it is back.
+        self._unsent: deque[str] = deque(maxlen=failures_max)
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(cls, config: StoreConfig) -> RedisStore:
@@ -106,21 +113,78 @@ class RedisStore:
                 return found.reply
         return None
 
-    async def record_failure(self, entry: Mapping[str, Any]) -> None:
+    async def record_failure(self, entry: Mapping[str, Any]) -> str:
+        data = json.dumps(dict(entry), ensure_ascii=False, default=str)
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.lpush(FAILURES, json.dumps(dict(entry), ensure_ascii=False, default=str))
-                pipe.ltrim(FAILURES, 0, self._failures_max - 1)
-                await pipe.execute()
+            await self._flush()
+            return await self._add(data)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis failure record failed: {exc}") from exc
+            self._unsent.append(data)
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+            raise StoreUnavailable(
+                f"redis failure record failed, kept in memory until Redis answers: {exc}"
+            ) from exc
+
+    async def _add(self, data: str) -> str:
+        failure_id = await self._client.xadd(
+            FAILURES, {"data": data}, maxlen=self._failures_max, approximate=False
+        )
+        return failure_id.decode() if isinstance(failure_id, bytes) else str(failure_id)
+
+    async def _flush(self) -> None:
+        while self._unsent:
+            await self._add(self._unsent[0])
+            self._unsent.popleft()
+
+    async def _flush_later(self) -> None:
+        attempt = 0
+        while self._unsent:
+            await asyncio.sleep(_FLUSH_BACKOFF[min(attempt, len(_FLUSH_BACKOFF) - 1)])
+            attempt += 1
+            try:
+                await self._flush()
+            except (RedisError, OSError):
+                continue
+
+    @property
+    def unsent_failures(self) -> int:
+        """Failure records waiting for Redis to come back."""
+        return len(self._unsent)
+
+    @staticmethod
+    def _rows(items: Any) -> list[dict[str, Any]]:
+        rows = []
+        for failure_id, fields in items or ():
+            row: dict[str, Any] = json.loads(fields[b"data"])
+            row["id"] = failure_id.decode() if isinstance(failure_id, bytes) else str(failure_id)
+            rows.append(row)
+        return rows
 
     async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
         try:
-            rows = await self._client.lrange(FAILURES, 0, limit - 1)
+            items = await self._client.xrevrange(FAILURES, count=limit)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis read failed: {exc}") from exc
-        return [json.loads(r) for r in rows]
+        return self._rows(items)
+
+    async def failure(self, failure_id: str) -> dict[str, Any] | None:
+        try:
+            items = await self._client.xrange(FAILURES, min=failure_id, max=failure_id)
+        except ResponseError:
+            return None  # not a stream id at all
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis read failed: {exc}") from exc
+        rows = self._rows(items)
+        return rows[0] if rows else None
+
+    async def remove_failure(self, failure_id: str) -> bool:
+        try:
+            return bool(await self._client.xdel(FAILURES, failure_id))
+        except ResponseError:
+            return False
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis delete failed: {exc}") from exc
 
     async def ping(self) -> None:
         try:
@@ -129,4 +193,8 @@ class RedisStore:
             raise StoreUnavailable(f"redis ping failed: {exc}") from exc
 
     async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+        with contextlib.suppress(RedisError, OSError):
+            await self._flush()  # a last try for records kept while Redis was down
         await self._client.aclose()
