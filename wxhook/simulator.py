@@ -45,7 +45,9 @@ def push(
     body: Fields = {"ToUserName": str(plain.get("ToUserName", "")), "Encrypt": encrypt}
     if keys.mode == "compatible":
         # Compatible mode sends the plaintext fields beside Encrypt, as WeChat does.
-        body = {**plain, **body}  # type: ignore[dict-item]
+        # (the flat ones: a nested copy adds nothing, the server reads only the ciphertext).
+        flat = {k: v for k, v in plain.items() if isinstance(v, str)}
+        body = {**flat, **body}
     return query, render_document(body)
 
 
