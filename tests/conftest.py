@@ -65,10 +65,18 @@ def free_port() -> int:
 class RedisProcess:
     """A redis-server this test starts on a spare port and stops by its own pid."""
 
-    def __init__(self, port: int, *, password: str = "", tls_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *,
+        password: str = "",
+        tls_dir: Path | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.port = port
         self.password = password
         self.tls_dir = tls_dir
+        self.data_dir = data_dir  # set: an append-only file there, fsynced on every write
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,7 +93,11 @@ class RedisProcess:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: run the README's test command")
-        args = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = [binary, "--bind", "127.0.0.1", "--save", ""]
+        if self.data_dir is None:
+            args += ["--appendonly", "no"]
+        else:
+            args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
         if self.password:
             args += ["--requirepass", self.password]
         if self.tls_dir is None:
@@ -105,6 +117,13 @@ class RedisProcess:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown, no last save."""
+        if self.proc is not None:
+            self.proc.kill()
             self.proc.wait(timeout=10)
             self.proc = None
 

@@ -89,6 +89,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.loop_tasks = Gauge(
+            "wxhook_event_loop_tasks",
+            "asyncio tasks alive in the event loop, read at each scrape (a leak shows as growth)",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.shed = Counter(
             "wxhook_shed",
             "Pushes answered empty and recorded, not started: dispatch.max_in_flight was reached",

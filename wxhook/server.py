@@ -213,6 +213,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     """Prometheus exposition."""
     metrics = request.app[METRICS]
+    metrics.loop_tasks.set(len(asyncio.all_tasks()))
     return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from ..config import StoreConfig
@@ -34,9 +38,11 @@ _FLUSH_BACKOFF = (0.5, 1.0, 2.0, 5.0)  # retrying records kept while Redis was d
 _POLL = (0.02, 0.05, 0.1, 0.2)  # a duplicate polls; duplicates are rare, so this stays cheap
 
 
-def _existing(value: object) -> Existing | None:
-    # decode_responses stays off, so values come back as bytes.
-    return Existing.decode(value) if isinstance(value, bytes) else None
+def _existing(value: object, mine: bytes = b"") -> Existing | None:
+    # decode_responses stays off, so values come back as bytes. Our own token: we own the key.
+    if not isinstance(value, bytes) or value == mine:
+        return None
+    return Existing.decode(value)
 
 
 class RedisStore:
@@ -58,7 +64,11 @@ class RedisStore:
             "socket_timeout": config.socket_timeout,
             "socket_connect_timeout": config.connect_timeout,
             "max_connections": config.max_connections,
-            "retry_on_timeout": False,
+            # After a Redis restart every pooled connection is dead: retry once on a fresh one,
+            # so that each of them does not turn into a failed-open claim (a handler run twice).
+            # Not on timeouts: a slow Redis must not eat twice the budget. A retried claim that
+            # did reach Redis finds its own token and still owns the key.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             "health_check_interval": 30,
         }
         if config.password:
@@ -69,25 +79,27 @@ class RedisStore:
     async def claim(
         self, key: str, ttl: int, *, guard: NonceGuard | None = None
     ) -> Existing | None:
+        # PENDING plus a token of this claim: if a retried command finds the token, it is ours.
+        mine = PENDING + os.urandom(8).hex().encode()
         try:
             if guard is not None:
                 result = await self._guarded(
                     keys=[PREFIX + key, NONCE + guard.key],
-                    args=[ttl, guard.digest, guard.ttl, PENDING],
+                    args=[ttl, guard.digest, guard.ttl, mine],
                 )
                 if result[0] == -1:
                     raise ReplayError()
-                return _existing(result[1]) if result[0] == 1 else None
+                return _existing(result[1], mine) if result[0] == 1 else None
             if self._set_get:
                 try:
                     # One round trip: set if absent, and get what was there if not.
-                    old = await self._client.set(PREFIX + key, PENDING, nx=True, ex=ttl, get=True)
-                    return _existing(old)
+                    old = await self._client.set(PREFIX + key, mine, nx=True, ex=ttl, get=True)
+                    return _existing(old, mine)
                 except ResponseError:
                     self._set_get = False
-            if await self._client.set(PREFIX + key, PENDING, nx=True, ex=ttl):
+            if await self._client.set(PREFIX + key, mine, nx=True, ex=ttl):
                 return None
-            return _existing(await self._client.get(PREFIX + key))
+            return _existing(await self._client.get(PREFIX + key), mine)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis claim failed: {exc}") from exc
 
