@@ -245,7 +245,7 @@ def create_app(
     app[CONFIG] = config
     app[ROUTER] = router if router is not None else load_plugins(config.plugins.modules)
     app[METRICS] = metrics if metrics is not None else Metrics()
-    app[STATE] = State()
+    app[STATE] = State(config=config)
     # Neither store opens a connection here: redis.asyncio connects on first use.
     app[STORE] = store if store is not None else open_store(config.store)
     app[DISPATCHER] = Dispatcher(
