@@ -259,7 +259,11 @@ class WeChat:
         chosen = accounts[account] if account else config.accounts[0]
         app = create_app(config, router=router)
         http: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-        await http.start_server()
+        try:
+            await http.start_server()
+        except BaseException:
+            await http.close()  # a startup hook failed: release the test server's socket
+            raise
         self._clients.append(http)
         return WeChatClient(http, chosen.keys(), chosen.path, user=user)
 
