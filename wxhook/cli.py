@@ -278,6 +278,13 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    """Write (or check) the message and event reference generated from the registry."""
+    from . import reference
+
+    return reference.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so the README's command list can be checked)."""
     parser = argparse.ArgumentParser(
@@ -394,6 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the signed URL and the plaintext push first",
     )
     send.set_defaults(func=cmd_send)
+    ref = sub.add_parser(
+        "reference", help="generate the message and event reference (docs/reference.md)"
+    )
+    from .reference import add_arguments
+
+    add_arguments(ref)
+    ref.set_defaults(func=cmd_reference)
     return parser
 
 
