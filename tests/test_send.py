@@ -156,7 +156,7 @@ def test_cli_with_url_and_keys_fields_and_sender(server: Server):
 
 def test_retry_resends_the_same_request_and_gets_the_first_reply(server: Server):
     out = run_cli(server, "CLICK", "--config", "config.toml", "--account", "safeacct",
-                  "--retry", "--retry-delays", "0.1,0.2")  # fmt: skip
+                  "--retry-delays", "0.1,0.2")  # implies --retry  # fmt: skip
     assert out.returncode == 0, out.stderr
     first = json.loads(out.stdout.split("\n", 2)[2].split("\nretry 1")[0])["Content"]
     assert out.stdout.count("the same reply as the first delivery") == 2

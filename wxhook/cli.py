@@ -218,7 +218,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Send one push of any type to a running server, as WeChat would; print the answer."""
-    from . import sender
+    from . import catalogue, sender
     from .core import AccountKeys, ProtocolError
 
     if args.list:
@@ -260,10 +260,11 @@ def cmd_send(args: argparse.Namespace) -> int:
             url,
             args.type,
             document=sender.read_document(args.file) if args.file else None,
-            user=args.user,
+            user=args.user or catalogue.DEFAULT_USER,
             fields=sender.parse_fields(args.field),
         )
-        delays = sender.parse_delays(args.retry_delays) if args.retry else ()
+        retry = args.retry or args.retry_delays is not None
+        delays = sender.parse_delays(args.retry_delays or "5,10") if retry else ()
     except (LookupError, ValueError, ProtocolError) as exc:
         print(f"wxhook send: {exc}", file=sys.stderr)
         return 2
@@ -365,9 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--from",
         dest="user",
-        default="oX3kT0a7Lq9vBw2ZrYc5NfHd8sEu",
+        default=None,
         metavar="OPENID",
-        help="the sender's OpenID (FromUserName)",
+        help="the sender's OpenID (FromUserName; default: an example OpenID)",
     )
     send.add_argument("--file", metavar="PATH", help="send this XML document instead of a TYPE")
     send.add_argument(
@@ -377,9 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--retry-delays",
-        default="5,10",
+        default=None,
         metavar="S,S",
-        help="seconds before each retry (default 5,10)",
+        help="seconds before each retry (default 5,10); implies --retry",
     )
     send.add_argument(
         "--wait",
