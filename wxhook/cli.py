@@ -284,6 +284,76 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    """Send one push of any type to a running server, as WeChat would; print the answer."""
+    from . import catalogue, sender
+    from .core import AccountKeys, ProtocolError
+
+    if args.list:
+        print(sender.listing())
+        return 0
+    try:
+        settings: dict[str, str] = {}
+        path = host = ""
+        port = 0
+        if args.config or (args.token is None and args.url is None):
+            config = _load(args)
+            accounts = {a.name: a for a in config.accounts}
+            account = accounts.get(args.account) if args.account else config.accounts[0]
+            if account is None:
+                raise ConfigError(
+                    f"--account {args.account!r}: no such account ({', '.join(accounts)})"
+                )
+            settings = {"token": account.token, "app_id": account.app_id}
+            settings |= {"encoding_aes_key": account.encoding_aes_key, "mode": account.mode}
+            host, port, path = config.server.host, config.server.port, account.path
+        given = (("token", args.token), ("app_id", args.app_id), ("encoding_aes_key", args.aes_key))
+        settings |= {k: v for k, v in given if v is not None}
+        mode = (
+            args.mode
+            or settings.get("mode")
+            or ("safe" if settings.get("encoding_aes_key") else "plain")
+        )
+        keys = AccountKeys.create(
+            token=settings.get("token", ""),
+            app_id=settings.get("app_id", ""),
+            encoding_aes_key=settings.get("encoding_aes_key", ""),
+            mode=mode,  # type: ignore[arg-type]
+        )
+        url = sender.callback_url(args.url, host=host, port=port, path=path)
+        if (args.type is None) == (args.file is None):
+            raise ValueError("give a push TYPE (see --list) or --file PATH")
+        push = sender.build(
+            keys,
+            url,
+            args.type,
+            document=sender.read_document(args.file) if args.file else None,
+            user=args.user or catalogue.DEFAULT_USER,
+            fields=sender.parse_fields(args.field),
+        )
+        retry = args.retry or args.retry_delays is not None
+        delays = sender.parse_delays(args.retry_delays or "5,10") if retry else ()
+    except (LookupError, ValueError, ProtocolError) as exc:
+        print(f"wxhook send: {exc}", file=sys.stderr)
+        return 2
+    if args.show_request:
+        print(push.full_url())
+        print(push.document.decode("utf-8", "replace"))
+    try:
+        sender.run(push, retry_delays=delays, wait=args.wait, timeout=args.timeout)
+    except sender.SendError as exc:
+        print(f"wxhook send: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    """Write (or check) the message and event reference generated from the registry."""
+    from . import reference
+
+    return reference.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so the README's command list can be checked)."""
     parser = argparse.ArgumentParser(
@@ -337,6 +407,83 @@ def build_parser() -> argparse.ArgumentParser:
         "value", nargs="?", default="", help="the text, the event name, or an XML file's path"
     )
     simulate.set_defaults(func=cmd_simulate)
+    send = sub.add_parser(
+        "send",
+        help="send a push of any type (signed, encrypted per the mode) to a running server",
+        description="Play WeChat: build a realistic push of TYPE, sign it (and encrypt it in "
+        "compatible and safe mode), POST it, print the status, the time taken and the reply, "
+        "decrypted. The account comes from --config (the server's file) or from --url/--token.",
+    )
+    send.add_argument(
+        "type", nargs="?", metavar="TYPE", help="e.g. text, subscribe, CLICK, subscribe_scan"
+    )
+    send.add_argument("--list", action="store_true", help="list every TYPE and exit")
+    with_config(send)
+    send.add_argument("--account", help="account name in the config (default: the first)")
+    send.add_argument(
+        "--url", help="callback URL (default: from server.host/port and the account's path)"
+    )
+    send.add_argument("--token", help="the account's Token (overrides the config)")
+    send.add_argument("--app-id", dest="app_id", help="the AppID (overrides the config)")
+    send.add_argument("--aes-key", dest="aes_key", help="the EncodingAESKey (overrides the config)")
+    send.add_argument(
+        "--mode",
+        choices=["plain", "compatible", "safe"],
+        help="default: the account's, else safe with --aes-key, else plain",
+    )
+    send.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set an XML element (A/B for nested ones); repeatable",
+    )
+    send.add_argument(
+        "--from",
+        dest="user",
+        default=None,
+        metavar="OPENID",
+        help="the sender's OpenID (FromUserName; default: an example OpenID)",
+    )
+    send.add_argument("--file", metavar="PATH", help="send this XML document instead of a TYPE")
+    send.add_argument(
+        "--retry",
+        action="store_true",
+        help="send the same request again after 5 s and 10 s, as WeChat retries",
+    )
+    send.add_argument(
+        "--retry-delays",
+        default=None,
+        metavar="S,S",
+        help="seconds before each retry (default 5,10); implies --retry",
+    )
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="keep trying to connect for S seconds (a server starting up)",
+    )
+    send.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait for an answer (default 10)",
+    )
+    send.add_argument(
+        "--show-request",
+        action="store_true",
+        help="print the signed URL and the plaintext push first",
+    )
+    send.set_defaults(func=cmd_send)
+    ref = sub.add_parser(
+        "reference", help="generate the message and event reference (docs/reference.md)"
+    )
+    from .reference import add_arguments
+
+    add_arguments(ref)
+    ref.set_defaults(func=cmd_reference)
     return parser
 
 

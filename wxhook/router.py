@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from .config import Config
 from .core import BaseEvent, BaseMessage
 from .core.replies import Reply
 from .filters import Filter, account, event_key, text_equals, text_matches
@@ -21,7 +22,15 @@ log = logging.getLogger("wxhook.router")
 
 
 class State(dict[str, Any]):
-    """App-wide state that startup hooks fill and handlers read (`ctx.state["db"]`)."""
+    """App-wide state that startup hooks fill and handlers read (`ctx.state["db"]`).
+
+    `config` is the server's validated Config, e.g. `state.config.store.url` for a plugin that
+    wants the same Redis.
+    """
+
+    def __init__(self, *args: Any, config: Config | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.config = config if config is not None else Config()
 
 
 @dataclass(slots=True)

@@ -18,10 +18,12 @@ from .core import (
     BodyTooLarge,
     CryptoError,
     Decoded,
+    EncryptionRequired,
     ParseError,
     ProtocolError,
     ReplayError,
     SignatureError,
+    WrongAddressee,
     decode,
     seal,
     verify_url,
@@ -164,6 +166,10 @@ class Endpoint:
         metrics = request.app[METRICS]
         if isinstance(exc, ReplayError):
             reason = "replay"
+        elif isinstance(exc, EncryptionRequired):
+            reason = "unencrypted"
+        elif isinstance(exc, WrongAddressee):
+            reason = "addressee"
         elif isinstance(exc, SignatureError):
             reason = "signature"
         elif isinstance(exc, CryptoError):
@@ -265,7 +271,7 @@ def create_app(
     app[CONFIG] = config
     app[ROUTER] = router if router is not None else load_plugins(config.plugins.modules)
     app[METRICS] = metrics if metrics is not None else Metrics()
-    app[STATE] = State()
+    app[STATE] = State(config=config)
     # Neither store opens a connection here: redis.asyncio connects on first use.
     app[STORE] = store if store is not None else open_store(config.store)
     app[DISPATCHER] = Dispatcher(

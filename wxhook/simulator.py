@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Mapping
 
+from .catalogue import DEFAULT_ACCOUNT, DEFAULT_USER, find
 from .core import AccountKeys, ParseError, compute_signature, parse_xml
 from .core.signature import check_msg_signature
 from .core.xmlcodec import Fields, XmlDict, render_document
@@ -64,15 +65,44 @@ def verification(keys: AccountKeys, echostr: str | None = None) -> dict[str, str
 
 def open_reply(keys: AccountKeys, body: bytes) -> XmlDict:
     """The reply document in a response body, checked and decrypted if it is an envelope."""
+    plaintext = reply_plaintext(keys, body)
+    return parse_xml(plaintext) if plaintext else {}
+
+
+def reply_plaintext(keys: AccountKeys, body: bytes) -> bytes:
+    """The reply XML in a response body: the body itself, or its envelope checked and decrypted."""
     if not body:
-        return {}
+        return b""
     document = parse_xml(body)
     encrypt = document.get("Encrypt")
     if isinstance(encrypt, str) and keys.crypto is not None:
         ts, nonce, sig = (str(document.get(k, "")) for k in ("TimeStamp", "Nonce", "MsgSignature"))
         check_msg_signature(keys.token, ts, nonce, encrypt, sig)
-        return parse_xml(keys.crypto.decrypt(encrypt))
-    return document
+        return keys.crypto.decrypt(encrypt)
+    return body
+
+
+def sample(
+    type_name: str,
+    *,
+    user: str = DEFAULT_USER,
+    account: str = DEFAULT_ACCOUNT,
+    create_time: int | None = None,
+    msg_id: int | None = None,
+    **fields: str,
+) -> bytes:
+    """A realistic push of any type in the catalogue (`sample("CLICK", EventKey="MENU_HELP")`).
+
+    The type is a MsgType (`text`), an Event as WeChat spells it (`subscribe`, `CLICK`), a refined
+    name (`subscribe_scan`) or a class name; `fields` override elements (`A/B` nests).
+    """
+    return find(type_name).document(
+        user=user,
+        account=account,
+        create_time=int(time.time()) if create_time is None else create_time,
+        msg_id=msg_id,
+        overrides=fields,
+    )
 
 
 def event(

@@ -7,12 +7,14 @@ from .crypto import SafeModeCrypto
 from .errors import (
     BodyTooLarge,
     CryptoError,
+    EncryptionRequired,
     ErrorCode,
     ParseError,
     ProtocolError,
     ReplayError,
     ReplyError,
     SignatureError,
+    WrongAddressee,
     WxhookError,
 )
 from .events import (
@@ -132,6 +134,7 @@ __all__ = [
     "DeviceTextEvent",
     "DeviceUnbindEvent",
     "DeviceUnsubscribeStatusEvent",
+    "EncryptionRequired",
     "ErrorCode",
     "ImageMessage",
     "ImageReply",
@@ -209,6 +212,7 @@ __all__ = [
     "VoiceMessage",
     "VoiceReply",
     "WifiConnectedEvent",
+    "WrongAddressee",
     "WxhookError",
     "check_msg_signature",
     "check_signature",

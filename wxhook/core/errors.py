@@ -57,6 +57,14 @@ class ReplayError(SignatureError):
         )
 
 
+class EncryptionRequired(SignatureError):
+    """A plaintext POST to an account that takes only encrypted ones (safe, require_encryption)."""
+
+
+class WrongAddressee(SignatureError):
+    """The push names another account than the envelope or the configured original_id."""
+
+
 class CryptoError(ProtocolError):
     """Safe-mode decryption or encryption failed; carries the official -4000x code."""
 

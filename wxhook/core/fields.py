@@ -56,9 +56,16 @@ def xml(
     convert: Converter = text,
     fallback: tuple[tuple[str, ...], ...] = (),
     default: Any = "",
+    doc: str = "",
+    example: Any = None,
 ) -> Any:
-    """A dataclass field read from the element at `path` (else the first `fallback` path)."""
-    meta = {"path": path, "convert": convert, "fallback": fallback}
+    """A dataclass field read from the element at `path` (else the first `fallback` path).
+
+    `doc` says what the value means (the reference documentation is generated from it);
+    `example` is a realistic value as WeChat sends it, used to build example pushes (an `items`
+    field takes a list of mappings).
+    """
+    meta = {"path": path, "convert": convert, "fallback": fallback, "doc": doc, "example": example}
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=type(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .crypto import SafeModeCrypto
-from .errors import CryptoError, ErrorCode, ProtocolError, SignatureError
+from .errors import (
+    CryptoError,
+    EncryptionRequired,
+    ErrorCode,
+    ProtocolError,
+    SignatureError,
+    WrongAddressee,
+)
 from .events import BaseEvent
 from .messages import BaseMessage
 from .registry import parse_message
@@ -236,19 +243,19 @@ def decode(
         # Only the decrypted document is covered by a signature; plaintext siblings are ignored.
         used, document = _decrypt(signed, query, encrypt, max_bytes)
         if envelope_to and envelope_to != _addressee(document):
-            raise SignatureError(
+            raise WrongAddressee(
                 "the encrypted ToUserName differs from the envelope's",
                 hint="the envelope was altered, or a ciphertext of another account was reused",
             )
     elif keys.require_encryption:
         why = "this account is in safe mode" if keys.mode == "safe" else "require_encryption"
-        raise SignatureError(
+        raise EncryptionRequired(
             f"plaintext push refused: {why}",
             hint="a plaintext body is not covered by any signature; if the MP console is in "
             "plain mode, set mode and require_encryption to match it",
         )
     if keys.original_id and _addressee(document) != keys.original_id:
-        raise SignatureError(
+        raise WrongAddressee(
             f"push addressed to {_addressee(document)!r}, not to this account ({keys.original_id})",
             hint="check original_id, or which account's URL this is",
         )
