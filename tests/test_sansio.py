@@ -215,3 +215,27 @@ def test_dedup_key_tells_nested_ids_apart():
 def test_dedup_key_is_short_whatever_the_push_holds():
     huge = ev(f"<MsgType>event</MsgType><Event>CLICK</Event><EventKey>{'k' * 200_000}</EventKey>")
     assert len(dedup_key(huge)) < 40 and "oU" not in dedup_key(huge)
+
+
+def test_dedup_key_tells_msgtypes_and_accounts_apart():
+    """Two device pushes of different types in one second are two pushes, and one push that
+    reaches two configured accounts sharing a store is handled by each."""
+    from wxhook.core import parse_message
+
+    def device(msg_type: str):
+        return parse_message(
+            {
+                "ToUserName": "gh_a",
+                "FromUserName": "oU",
+                "CreateTime": "1700000000",
+                "MsgType": msg_type,
+                "DeviceType": "gh_a",
+                "DeviceID": "dev1",
+                "OpenID": "oU",
+            }
+        )
+
+    assert dedup_key(device("device_text")) != dedup_key(device("device_status"))
+    one = device("device_text")
+    assert dedup_key(one, "shop") != dedup_key(one, "brand")
+    assert dedup_key(one, "shop") == dedup_key(device("device_text"), "shop")

@@ -91,7 +91,7 @@ async def test_dedup_entry_outlives_the_timestamp_window(aiohttp_client, redis_u
     from wxhook.core import decode, dedup_key
 
     decoded = decode(keys("plain"), *push(keys("plain"), doc, timestamp=future))
-    ttl = await r.ttl("wxhook:dedup:" + dedup_key(decoded.message))
+    ttl = await r.ttl("wxhook:dedup:" + dedup_key(decoded.message, "plainacct"))
     await r.aclose()
     assert ttl > 480  # ~ 200 s until the timestamp + 300 s tolerance, more than dedup_ttl
 

@@ -226,7 +226,7 @@ class Dispatcher:
         """
         arrived = self._clock() if arrived is None else arrived
         deadline_at = arrived + self.deadline
-        key = dedup_key(message)
+        key = dedup_key(message, account)
 
         claimed = False
         try:
@@ -415,7 +415,7 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
         return Replayed(False, (), "the record holds no message fields (recorded before 0.2?)")
     message = parse_message(raw)
     account = str(record.get("account", ""))
-    key = str(record.get("dedup_key", "")) or dedup_key(message)
+    key = str(record.get("dedup_key", "")) or dedup_key(message, account)
     ctx = Context(
         account=account,
         arrived=dispatcher._wall(),

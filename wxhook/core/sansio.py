@@ -287,13 +287,14 @@ def encode(keys: AccountKeys, reply: Reply | str | None, request: Decoded, *, no
     return seal(keys, render_reply(reply, request.message, now=now), request, now=now)
 
 
-def dedup_key(message: BaseMessage) -> str:
+def dedup_key(message: BaseMessage, account: str = "") -> str:
     """The key WeChat's retries of one push share (DESIGN.md, pipeline step 5).
 
     MsgId identifies a message (with its sender, since bare MsgIds have collided); events use
     FromUserName + CreateTime, the documented floor, plus the fields that keep two different
-    events of one second apart (nested ids included). Hashed: fixed length whatever the push
-    holds, and no OpenID in store keys or logs.
+    pushes of one second apart: MsgType (device pushes of two types), the event's keys and
+    nested ids. `account` (the configured name) keeps accounts sharing a store apart. Hashed:
+    fixed length whatever the push holds, and no OpenID in store keys or logs.
     """
     raw = message.raw
 
@@ -302,13 +303,15 @@ def dedup_key(message: BaseMessage) -> str:
         return value if isinstance(value, str) else ""
 
     if not isinstance(message, BaseEvent) and field("MsgId"):
-        kind, parts = "m", [message.target, message.source, field("MsgId")]
+        kind, parts = "m", [account, message.target, message.source, field("MsgId")]
     else:
         kind = "e"
         parts = [
+            account,
             message.target,
             message.source,
             str(message.create_time),
+            message.type,
             field("Event"),
             field("EventKey"),
             field("MsgID"),
