@@ -1,7 +1,8 @@
 """wxhook: the callback server for WeChat Official Accounts.
 
 Plugin authors need `Router` and, for replies other than text, the reply classes; message and
-event classes are in `wxhook.core` and re-exported here.
+event classes are in `wxhook.core` and re-exported here (with WeChatAPIError and
+LateRepliesUnavailable, which `ctx.send()` raises).
 """
 
 from . import filters

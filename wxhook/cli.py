@@ -186,6 +186,7 @@ async def _list_failures(config: Config, limit: int, traceback: bool) -> int:
 
 
 async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
+    from .api import WeChatAPI
     from .dispatcher import Dispatcher, replay
     from .metrics import Metrics
     from .plugins import load_plugins
@@ -194,13 +195,17 @@ async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
 
     router = load_plugins(config.plugins.modules)
     store = open_store(config.store)
-    state = State()
+    state = State(config=config)
+    metrics = Metrics()
+    # Late replies that did not go out are sent again through the API.
+    api = WeChatAPI.for_accounts(config.api, store, config.accounts, metrics=metrics)
     dispatcher = Dispatcher(
         router,
         store,
-        metrics=Metrics(),
+        metrics=metrics,
         background_timeout=config.dispatch.background_timeout,
         state=state,
+        api=api,
     )
     code = 0
     try:
@@ -232,6 +237,8 @@ async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
                 await hook(state)
             except Exception:
                 log.exception("a shutdown hook failed")
+        if api is not None:
+            await api.close()
         await store.close()
     return code
 

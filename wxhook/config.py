@@ -51,6 +51,16 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """[api]: the outbound WeChat API client (access tokens, customer-service messages)."""
+
+    base_url: str = "https://api.weixin.qq.com"
+    timeout: float = 5.0
+    retries: int = 2
+    token_refresh_margin: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class StoreConfig:
     """[store]"""
 
@@ -79,6 +89,8 @@ class AccountConfig:
     previous_token: str = ""
     previous_encoding_aes_key: str = ""
     previous_valid_until: float = 0.0  # epoch seconds; TOML gives a date-time with an offset
+    app_secret: str = ""
+    late_replies: bool = False
 
     def keys(self) -> AccountKeys:
         """The protocol core's view of this account (already validated by load_config)."""
@@ -125,6 +137,7 @@ class Config:
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     accounts: tuple[AccountConfig, ...] = ()
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -137,6 +150,7 @@ _SECTIONS = {
     "dispatch": DispatchConfig,
     "store": StoreConfig,
     "security": SecurityConfig,
+    "api": ApiConfig,
     "plugins": PluginsConfig,
     "log": LogConfig,
     "metrics": MetricsConfig,
@@ -147,6 +161,7 @@ SECRET_FIELDS = (
     "encoding_aes_key",
     "previous_token",
     "previous_encoding_aes_key",
+    "app_secret",
 )
 # Settings that moved, and where to: named in the error instead of "not a setting".
 _MOVED = {"server.max_timestamp_skew": "security.timestamp_tolerance"}
@@ -204,8 +219,9 @@ def _account(index: int, data: Any, env: Mapping[str, str]) -> AccountConfig:
     for key in ("token", "app_id", "encoding_aes_key", "mode", "original_id", *SECRET_FIELDS):
         if not isinstance(values.get(key, ""), str):
             raise ConfigError(f"accounts[{index}].{key} must be a string")
-    if not isinstance(values.get("require_encryption", False), bool):
-        raise ConfigError(f"accounts[{index}].require_encryption must be true or false")
+    for key in ("require_encryption", "late_replies"):
+        if not isinstance(values.get(key, False), bool):
+            raise ConfigError(f"accounts[{index}].{key} must be true or false")
     if "previous_valid_until" in values:
         values["previous_valid_until"] = _instant(
             f"accounts[{index}].previous_valid_until", values["previous_valid_until"]
@@ -278,6 +294,17 @@ def _check_account(a: AccountConfig, where: str) -> None:
             f"{where}.previous_encoding_aes_key must be 43 characters, "
             f"got {len(a.previous_encoding_aes_key)}"
         )
+    if a.late_replies and not a.app_secret:
+        raise ConfigError(
+            f"{where}.late_replies = true needs the account's AppSecret: set the environment "
+            f"variable {env_name(a.name, 'app_secret')} (开发 → 基本配置 → AppSecret), or "
+            "late_replies = false"
+        )
+    if a.app_secret and not a.app_id:
+        raise ConfigError(
+            f"{where}.app_id is missing: the AppSecret is used with the AppID to get access "
+            f"tokens (set it or {env_name(a.name, 'app_id')})"
+        )
     if a.previous_encoding_aes_key and not a.encoding_aes_key:
         raise ConfigError(f"{where}.previous_encoding_aes_key is set but encoding_aes_key is not")
     try:
@@ -325,6 +352,13 @@ def _check(config: Config) -> None:
         raise ConfigError("server.read_timeout must be a positive number of seconds")
     if d.max_in_flight < 1:
         raise ConfigError("dispatch.max_in_flight must be at least 1")
+    api = config.api
+    if not api.base_url.startswith(("https://", "http://")):
+        raise ConfigError(f"api.base_url must be an http(s) URL, got {api.base_url!r}")
+    if api.timeout <= 0 or api.retries < 0 or api.token_refresh_margin < 0:
+        raise ConfigError(
+            "api.timeout must be positive; api.retries and api.token_refresh_margin not negative"
+        )
     if config.log.format not in ("text", "json"):
         raise ConfigError(f'log.format must be "text" or "json", got {config.log.format!r}')
     if not config.accounts:
@@ -399,6 +433,7 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Co
 
 __all__ = [
     "AccountConfig",
+    "ApiConfig",
     "Config",
     "ConfigError",
     "DispatchConfig",

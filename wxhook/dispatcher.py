@@ -11,8 +11,17 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from .core import BaseMessage, ReplyError, dedup_key, parse_message, render_reply
-from .core.replies import as_reply
+from .api import WeChatAPI
+from .core import (
+    BaseMessage,
+    ReplyError,
+    WeChatAPIError,
+    custom_message,
+    dedup_key,
+    parse_message,
+    render_reply,
+)
+from .core.replies import Reply, as_reply
 from .metrics import Metrics
 from .router import Context, Handler, Router, State
 from .stores import NonceGuard, Store, StoreUnavailable
@@ -20,8 +29,19 @@ from .stores import NonceGuard, Store, StoreUnavailable
 log = logging.getLogger("wxhook.dispatch")
 handler_log = logging.getLogger("wxhook.handler")
 
-# A handler task's result: its reply rendered to plaintext XML, or None for no reply.
-Result: TypeAlias = bytes | None
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A handler's reply: rendered to plaintext XML for a passive reply, and as the object (for a
+    customer-service message when it comes too late)."""
+
+    xml: bytes
+    reply: Reply
+    handler: str
+
+
+# A handler task's result: its answer, or None for no reply.
+Result: TypeAlias = Answer | None
 HandlerTask: TypeAlias = asyncio.Task[Result]
 
 
@@ -46,6 +66,18 @@ def decided(tasks: list[HandlerTask]) -> tuple[bool, Result]:
     return True, None
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One push being handled, as the work after its response needs it."""
+
+    message: BaseMessage
+    ctx: Context
+    key: str
+    ttl: int
+    claimed: bool
+    by_api: bool  # a late reply goes out as a customer-service message
+
+
 class Dispatcher:
     """Runs the handlers for each message; tracks what outlives its response."""
 
@@ -61,6 +93,8 @@ class Dispatcher:
         max_in_flight: int = 1000,
         dedup_ttl: int = 300,
         state: State | None = None,
+        api: WeChatAPI | None = None,
+        late_replies: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -76,6 +110,11 @@ class Dispatcher:
         # again; if the process dies, the key frees itself after this (not after dedup_ttl).
         self.pending_ttl = math.ceil(deadline + background_timeout + 5)
         self.state = state if state is not None else State()
+        self.api = api
+        # Accounts whose replies that miss the deadline go out as customer-service messages.
+        self.late_replies = frozenset(
+            a for a in late_replies if api is not None and api.can_send(a)
+        )
         self._clock = clock
         self._wall = wall
         self._handlers_in_background: set[HandlerTask] = set()
@@ -143,7 +182,8 @@ class Dispatcher:
         try:
             reply = as_reply(await handler(message, ctx))
             # Rendered here, so a reply that cannot be rendered is this handler's failure.
-            return render_reply(reply, message, now=int(self._wall())) or None
+            xml = render_reply(reply, message, now=int(self._wall()))
+            return Answer(xml, reply, handler.name) if xml and reply is not None else None
         except asyncio.CancelledError:
             self.metrics.handler_errors.labels(handler.name).inc()
             raise
@@ -174,7 +214,13 @@ class Dispatcher:
             self.metrics.handler_seconds.labels(handler.name).observe(self._clock() - started)
 
     async def _record(
-        self, handler: str, message: BaseMessage, ctx: Context, error: str, trace: str = ""
+        self,
+        handler: str,
+        message: BaseMessage,
+        ctx: Context,
+        error: str,
+        trace: str = "",
+        delivery: dict[str, Any] | None = None,
     ) -> None:
         """Keep what `wxhook failures replay` needs: the message's fields and the handler."""
         entry = {
@@ -188,6 +234,8 @@ class Dispatcher:
             "traceback": trace,
             "raw": dict(message.raw),  # nested values are plain dicts and lists already
         }
+        if delivery is not None:
+            entry["delivery"] = delivery  # the customer-service message that did not go out
         self.metrics.failures_recorded.inc()
         try:
             await self.store.record_failure(entry)
@@ -246,6 +294,8 @@ class Dispatcher:
             dedup_key=key,
             logger=logging.LoggerAdapter(handler_log, {"account": account, "dedup_key": key}),
             state=self.state,
+            user=message.source,
+            api=self.api,
         )
         ttl = self.dedup_ttl
         if keep_until is not None:
@@ -254,25 +304,30 @@ class Dispatcher:
         if handlers and self.in_flight + len(handlers) > self.max_in_flight:
             return await self._shed(message, ctx, key, ttl, claimed)
         tasks = [self._start(h, message, ctx) for h in handlers]
+        job = _Job(message, ctx, key, ttl, claimed, account in self.late_replies)
         done = False
         try:
-            done, reply = await self._select(tasks, deadline_at)
+            done, answer = await self._select(tasks, deadline_at)
         finally:
             # Also when this request is cancelled: nothing started here is left untracked.
-            self._release(tasks, key, ttl, store_late=claimed and not done)
+            self._release(tasks, job, late=not done)
         if not done:
             self.metrics.deadline_misses.labels(account).inc()
             log.warning(
                 "deadline of %.1fs reached on %s (dedup key %s): answered empty, handlers go on "
-                "in the background",
+                "in the background%s",
                 self.deadline,
                 message.type,
                 key,
+                "; a late reply goes out as a customer-service message" if job.by_api else "",
             )
+            if job.by_api:
+                self._spawn(self._typing(job))
             return Outcome(b"", "empty", key, True, len(tasks))
+        xml = answer.xml if answer is not None else b""
         if claimed:
-            self._spawn(self._complete(key, reply or b"", ttl))
-        return Outcome(reply or b"", "replied" if reply else "empty", key, False, len(tasks))
+            self._spawn(self._complete(key, xml, ttl))
+        return Outcome(xml, "replied" if xml else "empty", key, False, len(tasks))
 
     async def _shed(
         self, message: BaseMessage, ctx: Context, key: str, ttl: int, claimed: bool
@@ -292,10 +347,11 @@ class Dispatcher:
             self._spawn(self._complete(key, b"", ttl))
         return Outcome(b"", "shed", key)
 
-    def _release(self, tasks: list[HandlerTask], key: str, ttl: int, *, store_late: bool) -> None:
+    def _release(self, tasks: list[HandlerTask], job: _Job, *, late: bool) -> None:
         """Hand the handlers still running to the background, within the configured limits."""
+        key = job.key
         leftovers = [t for t in tasks if not t.done()]
-        if not leftovers and not store_late:
+        if not leftovers and not late:
             return
         if len(self._handlers_in_background) + len(leftovers) > self.max_background:
             log.error(
@@ -310,26 +366,21 @@ class Dispatcher:
         else:
             for t in leftovers:
                 self._to_background(t)
-        self._spawn(self._finish(tasks, leftovers, key, ttl, store_late))
+        self._spawn(self._finish(tasks, leftovers, job, late))
 
     async def _finish(
-        self,
-        tasks: list[HandlerTask],
-        leftovers: list[HandlerTask],
-        key: str,
-        ttl: int,
-        store_late: bool,
+        self, tasks: list[HandlerTask], leftovers: list[HandlerTask], job: _Job, late: bool
     ) -> None:
-        """After the response: keep a late reply for a retry as soon as it is known, and bound
-        the handlers still running by background_timeout."""
+        """After the response: a late reply goes out as a customer-service message, or is kept
+        for a retry, as soon as it is known; handlers still running are bounded by
+        background_timeout."""
+        key = job.key
         end = self._clock() + self.background_timeout
-        if store_late:
-            done, reply = await self._select(tasks, end)
+        if late:
+            done, answer = await self._select(tasks, end)
             if done:
-                store_late = False
-                if reply:
-                    log.info("late reply kept for a retry of %s", key)
-                await self._complete(key, reply or b"", ttl)
+                late = False
+                await self._late(job, answer)
         running = [t for t in leftovers if not t.done()]
         if running:
             _, cut = await asyncio.wait(running, timeout=max(end - self._clock(), 0))
@@ -348,8 +399,62 @@ class Dispatcher:
                     f"dispatch.background_timeout={self.background_timeout:g}s",
                 )
                 await asyncio.wait(cut, timeout=1.0)
-        if store_late:
-            await self._complete(key, decided(tasks)[1] or b"", ttl)
+        if late:
+            await self._late(job, None)
+
+    async def _late(self, job: _Job, answer: Answer | None) -> None:
+        """The reply of a push answered empty at the deadline, now that it is known."""
+        if job.by_api:
+            if job.claimed:
+                await self._complete(job.key, b"", job.ttl)  # retries: the API delivers it
+            if answer is not None:
+                await self._deliver(job, answer)
+            elif self.api is not None:
+                await self._typing(job, on=False)
+            return
+        if job.claimed:
+            if answer is not None:
+                log.info("late reply kept for a retry of %s", job.key)
+            await self._complete(job.key, answer.xml if answer is not None else b"", job.ttl)
+
+    async def _deliver(self, job: _Job, answer: Answer) -> None:
+        """Send a late reply to the user who sent the message; record it if that fails."""
+        assert self.api is not None
+        account = job.ctx.account
+        payload: dict[str, Any] | None = None
+        try:
+            payload = custom_message(job.message.source, answer.reply)
+            await self.api.send(account, payload)
+        except Exception as exc:
+            self.metrics.late_replies.labels(account, "failed").inc()
+            log.error(
+                "late reply of %s could not be sent (dedup key %s): %s",
+                answer.handler,
+                job.key,
+                exc,
+                exc_info=not isinstance(exc, WeChatAPIError),
+            )
+            await self._record(
+                answer.handler,
+                job.message,
+                job.ctx,
+                f"late reply not sent: {type(exc).__name__}: {exc}",
+                delivery=payload,
+            )
+            return
+        self.metrics.late_replies.labels(account, "sent").inc()
+        log.info(
+            "late reply of %s sent as a customer-service message (%s)", answer.handler, job.key
+        )
+
+    async def _typing(self, job: _Job, *, on: bool = True) -> None:
+        """Best effort: "对方正在输入" while a late reply is being made."""
+        if self.api is None:
+            return
+        try:
+            await self.api.typing(job.ctx.account, job.message.source, on=on)
+        except Exception as exc:  # a missing typing status is no failure worth recording
+            log.info("typing status not shown for %s: %s", job.key, exc)
 
     async def _complete(self, key: str, rendered: bytes, ttl: int) -> None:
         try:
@@ -410,6 +515,9 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
 
     A reply is not sent anywhere: the request it answered is long gone.
     """
+    delivery = record.get("delivery")
+    if isinstance(delivery, dict):
+        return await _redeliver(dispatcher, record, delivery)
     raw = record.get("raw")
     if not isinstance(raw, dict):
         return Replayed(False, (), "the record holds no message fields (recorded before 0.2?)")
@@ -445,3 +553,17 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
         except Exception as exc:
             return Replayed(False, names, f"{handler.name}: {type(exc).__name__}: {exc}")
     return Replayed(True, names)
+
+
+async def _redeliver(
+    dispatcher: Dispatcher, record: dict[str, Any], delivery: dict[str, Any]
+) -> Replayed:
+    """A late reply that did not go out: send the recorded customer-service message again."""
+    account, handler = str(record.get("account", "")), str(record.get("handler", ""))
+    if dispatcher.api is None or not dispatcher.api.can_send(account):
+        return Replayed(False, (handler,), f"account {account!r} has no app_secret configured")
+    try:
+        await dispatcher.api.send(account, delivery)
+    except Exception as exc:
+        return Replayed(False, (handler,), f"late reply not sent: {type(exc).__name__}: {exc}")
+    return Replayed(True, (handler,))

@@ -95,6 +95,24 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.api_calls = Counter(
+            "wxhook_api_calls",
+            "Calls to the WeChat API by api and outcome (ok, error, busy, unreachable)",
+            ["api", "outcome"],
+            registry=r,
+        )
+        self.token_fetches = Counter(
+            "wxhook_token_fetches",
+            "Access tokens fetched from WeChat (shared by every process through the store)",
+            ["account"],
+            registry=r,
+        )
+        self.late_replies = Counter(
+            "wxhook_late_replies",
+            "Replies that missed the deadline, sent as customer-service messages (sent, failed)",
+            ["account", "outcome"],
+            registry=r,
+        )
         self.shed = Counter(
             "wxhook_shed",
             "Pushes answered empty and recorded, not started: dispatch.max_in_flight was reached",

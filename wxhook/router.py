@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from .config import Config
-from .core import BaseEvent, BaseMessage
+from .config import Config, env_name
+from .core import (
+    BaseEvent,
+    BaseMessage,
+    LateRepliesUnavailable,
+    WeChatAPIError,
+    custom_message,
+)
 from .core.replies import Reply
 from .filters import Filter, account, event_key, text_equals, text_matches
+
+if TYPE_CHECKING:
+    from .api import WeChatAPI
 
 HandlerResult: TypeAlias = Reply | str | None
 HandlerFunc: TypeAlias = Callable[..., Awaitable[HandlerResult]]
@@ -43,10 +53,45 @@ class Context:
     dedup_key: str
     logger: logging.LoggerAdapter[logging.Logger]
     state: State = field(default_factory=State)
+    user: str = ""  # the sender's OpenID (FromUserName)
+    api: WeChatAPI | None = None
 
     def time_left(self) -> float:
         """Seconds until the response is sent (negative once it has been)."""
         return self.deadline - time.monotonic()
+
+    def _api(self) -> WeChatAPI:
+        if self.api is None or not self.api.can_send(self.account):
+            raise LateRepliesUnavailable(
+                f"account {self.account!r} has no app_secret: ctx.send() and ctx.typing() call "
+                f"the customer-service API; set {env_name(self.account, 'app_secret')}"
+            )
+        return self.api
+
+    async def send(self, reply: Reply | str, *, to: str | None = None) -> None:
+        """Send a customer-service message now (to the sender unless `to` is another OpenID).
+
+        WeChat accepts these within 48 hours of the user's last message to the account. Raises
+        WeChatAPIError with WeChat's code if it refuses (e.g. 45015 after 48 hours).
+        """
+        await self._api().send(self.account, custom_message(to or self.user, reply))
+
+    @contextlib.asynccontextmanager
+    async def typing(self) -> AsyncIterator[None]:
+        """Show "对方正在输入" to the sender while the block runs (best effort: a refusal of
+        the typing status is logged, never raised)."""
+        api = self._api()
+        await self._typing(api, on=True)
+        try:
+            yield
+        finally:
+            await self._typing(api, on=False)
+
+    async def _typing(self, api: WeChatAPI, *, on: bool) -> None:
+        try:
+            await api.typing(self.account, self.user, on=on)
+        except WeChatAPIError as exc:
+            self.logger.info("typing status not %s: %s", "shown" if on else "cleared", exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .api import WeChatAPI
 from .config import AccountConfig, Config
 from .core import (
     AccountKeys,
@@ -43,6 +44,7 @@ METRICS = web.AppKey("metrics", Metrics)
 STATE = web.AppKey("state", State)
 STORE = web.AppKey("store", Store)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+API = web.AppKey("api", WeChatAPI)
 
 XML = "application/xml"
 
@@ -256,6 +258,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await hook(state)
         except Exception:
             log.exception("a shutdown hook failed")
+    if API in app:
+        await app[API].close()
     await store.close()
 
 
@@ -274,6 +278,10 @@ def create_app(
     app[STATE] = State(config=config)
     # Neither store opens a connection here: redis.asyncio connects on first use.
     app[STORE] = store if store is not None else open_store(config.store)
+    # The outbound client, when an account has an AppSecret (late replies, ctx.send).
+    api = WeChatAPI.for_accounts(config.api, app[STORE], config.accounts, metrics=app[METRICS])
+    if api is not None:
+        app[API] = api
     app[DISPATCHER] = Dispatcher(
         app[ROUTER],
         app[STORE],
@@ -284,6 +292,8 @@ def create_app(
         max_in_flight=config.dispatch.max_in_flight,
         dedup_ttl=config.store.dedup_ttl,
         state=app[STATE],
+        api=api,
+        late_replies=frozenset(a.name for a in config.accounts if a.late_replies),
     )
     for account in config.accounts:
         endpoint = Endpoint(account, account.keys())

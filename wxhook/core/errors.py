@@ -88,3 +88,17 @@ class BodyTooLarge(ParseError):
 
 class ReplyError(WxhookError, ValueError):
     """A reply object that WeChat would refuse (for example a news reply with 9 articles)."""
+
+
+class WeChatAPIError(WxhookError):
+    """WeChat refused a call (errcode, errmsg), or it could not be reached (code -2)."""
+
+    def __init__(self, code: int, message: str, *, api: str = "") -> None:
+        super().__init__(f"{api}: {code} {message}" if api else f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.api = api
+
+
+class LateRepliesUnavailable(WxhookError):
+    """ctx.send() or ctx.typing() on an account without an AppSecret."""

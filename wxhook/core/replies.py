@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .errors import ReplyError
 from .events import BaseEvent
@@ -191,3 +191,37 @@ def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -
         "MsgType": resolved.MSG_TYPE,
     }
     return render_document({**header, **body})
+
+
+def custom_message(openid: str, reply: Reply | str) -> dict[str, Any]:
+    """The customer-service message JSON for a reply object (what message/custom/send takes)."""
+    value = as_reply(reply)
+    payload: dict[str, Any] = {"touser": openid}
+    if isinstance(value, TextReply):
+        payload |= {"msgtype": "text", "text": {"content": value.content}}
+    elif isinstance(value, ImageReply):
+        payload |= {"msgtype": "image", "image": {"media_id": value.media_id}}
+    elif isinstance(value, VoiceReply):
+        payload |= {"msgtype": "voice", "voice": {"media_id": value.media_id}}
+    elif isinstance(value, VideoReply):
+        video = {"media_id": value.media_id, "title": value.title}
+        payload |= {"msgtype": "video", "video": video | {"description": value.description}}
+    elif isinstance(value, MusicReply):
+        music = {
+            "title": value.title,
+            "description": value.description,
+            "musicurl": value.music_url,
+            "hqmusicurl": value.hq_music_url,
+            "thumb_media_id": value.thumb_media_id,
+        }
+        payload |= {"msgtype": "music", "music": music}
+    elif isinstance(value, NewsReply):
+        articles = [
+            {"title": a.title, "description": a.description, "url": a.url, "picurl": a.image}
+            for a in value.articles[:1]  # customer-service news carries one article
+        ]
+        payload |= {"msgtype": "news", "news": {"articles": articles}}
+    else:
+        kind = type(value).__name__ if value is not None else "None"
+        raise ReplyError(f"{kind} cannot be sent as a customer-service message")
+    return payload

@@ -76,6 +76,18 @@ class Store(Protocol):
     async def remove_failure(self, failure_id: str) -> bool:
         """Delete a failure record (after a successful replay); False if it was not there."""
 
+    async def get_value(self, key: str) -> bytes | None:
+        """A small shared value (the access-token cache), or None."""
+
+    async def set_value(self, key: str, value: bytes, ttl: float) -> None:
+        """Keep a small shared value for `ttl` seconds."""
+
+    async def lock(self, key: str, owner: str, ttl: float) -> bool:
+        """Take a lock for `ttl` seconds unless someone holds it; True if we have it now."""
+
+    async def unlock(self, key: str, owner: str) -> None:
+        """Release a lock, only if `owner` still holds it."""
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
 

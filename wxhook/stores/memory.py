@@ -13,6 +13,7 @@ from ..core import ReplayError
 from . import DONE, PENDING, Existing, NonceGuard
 
 NONCE_PREFIX = "nonce|"
+LOCK_PREFIX = "lock|"
 
 
 class MemoryStore:
@@ -29,6 +30,9 @@ class MemoryStore:
         self._events: dict[str, asyncio.Event] = {}
         self._failures: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._failures_max = failures_max
+        # Shared values and locks: a handful of keys (access tokens), kept apart from dedup keys
+        # so that eviction of the oldest dedup keys never drops them.
+        self._values: dict[str, tuple[float, bytes]] = {}
         self._ids = itertools.count(1)
         self._max_keys = max_keys
         self._clock = clock
@@ -97,6 +101,25 @@ class MemoryStore:
 
     async def remove_failure(self, failure_id: str) -> bool:
         return self._failures.pop(failure_id, None) is not None
+
+    async def get_value(self, key: str) -> bytes | None:
+        item = self._values.get(key)
+        return item[1] if item is not None and item[0] > self._clock() else None
+
+    async def set_value(self, key: str, value: bytes, ttl: float) -> None:
+        self._values[key] = (self._clock() + ttl, value)
+
+    async def lock(self, key: str, owner: str, ttl: float) -> bool:
+        held = self._values.get(LOCK_PREFIX + key)
+        if held is not None and held[0] > self._clock():
+            return False
+        self._values[LOCK_PREFIX + key] = (self._clock() + ttl, owner.encode())
+        return True
+
+    async def unlock(self, key: str, owner: str) -> None:
+        held = self._values.get(LOCK_PREFIX + key)
+        if held is not None and held[1] == owner.encode():
+            del self._values[LOCK_PREFIX + key]
 
     async def ping(self) -> None:
         return None

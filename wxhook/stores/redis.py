@@ -34,6 +34,12 @@ return {0}
 """
 # A capped stream: ids are times, XDEL removes one record, MAXLEN keeps it bounded.
 FAILURES = "wxhook:failures:stream"
+VALUES = "wxhook:value:"
+LOCKS = "wxhook:lock:"
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _FLUSH_BACKOFF = (0.5, 1.0, 2.0, 5.0)  # retrying records kept while Redis was down
 _POLL = (0.02, 0.05, 0.1, 0.2)  # a duplicate polls; duplicates are rare, so this stays cheap
 
@@ -53,6 +59,7 @@ class RedisStore:
         self._failures_max = failures_max
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
         self._guarded = client.register_script(_GUARDED_CLAIM)
+        self._unlock = client.register_script(_UNLOCK)
         # Failure records Redis could not take yet: kept (bounded) and written when it is back.
         self._unsent: deque[str] = deque(maxlen=failures_max)
         self._flusher: asyncio.Task[None] | None = None
@@ -197,6 +204,33 @@ class RedisStore:
             return False
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis delete failed: {exc}") from exc
+
+    async def get_value(self, key: str) -> bytes | None:
+        try:
+            value = await self._client.get(VALUES + key)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis read failed: {exc}") from exc
+        return value if isinstance(value, bytes) else None
+
+    async def set_value(self, key: str, value: bytes, ttl: float) -> None:
+        try:
+            await self._client.set(VALUES + key, value, px=max(int(ttl * 1000), 1))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis write failed: {exc}") from exc
+
+    async def lock(self, key: str, owner: str, ttl: float) -> bool:
+        try:
+            return bool(
+                await self._client.set(LOCKS + key, owner, nx=True, px=max(int(ttl * 1000), 1))
+            )
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis lock failed: {exc}") from exc
+
+    async def unlock(self, key: str, owner: str) -> None:
+        try:
+            await self._unlock(keys=[LOCKS + key], args=[owner])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis unlock failed: {exc}") from exc
 
     async def ping(self) -> None:
         try:
