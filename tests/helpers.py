@@ -73,3 +73,18 @@ async def post(client, mode: str, document: bytes, **kw):
 
 def app(router: Router, store_url: str = "memory://", **sections: dict[str, Any]):
     return create_app(config(store_url, **sections), router=router)
+
+
+async def failures_of(store, count: int = 1, within: float = 10.0) -> list[dict[str, Any]]:
+    """The store's failure records once there are `count` of them (records are written just
+    after the response); fails after `within` seconds."""
+    import asyncio
+    import time
+
+    end = time.monotonic() + within
+    while True:
+        rows = await store.failures()
+        if len(rows) >= count or time.monotonic() > end:
+            assert len(rows) >= count, rows
+            return rows
+        await asyncio.sleep(0.02)

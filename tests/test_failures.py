@@ -143,3 +143,93 @@ async def test_records_made_while_redis_is_down_are_written_when_it_is_back():
     finally:
         await store.close()
         server.stop()
+
+
+async def test_backlog_and_concurrent_records_after_an_outage_are_each_written_once():
+    server = RedisProcess(free_port())
+    server.start()
+    store = RedisStore.from_config(StoreConfig(url=server.url, socket_timeout=0.2))
+    try:
+        server.stop()
+        for i in range(5):
+            with pytest.raises(StoreUnavailable):
+                await store.record_failure({"error": f"kept{i}", "time": i})
+        server.start()
+        # Three new failures at once, racing the background flush of the backlog.
+        await asyncio.gather(
+            *(store.record_failure({"error": f"new{i}", "time": 10 + i}) for i in range(3)),
+            return_exceptions=True,
+        )
+        for _ in range(200):
+            if store.unsent_failures == 0:
+                break
+            await asyncio.sleep(0.05)
+        rows = await store.failures(50)
+        errors = [r["error"] for r in rows]
+        assert sorted(errors) == sorted([f"kept{i}" for i in range(5)] + ["new0", "new1", "new2"])
+        assert errors[-5:] == [f"kept{i}" for i in range(4, -1, -1)]  # newest failure first
+    finally:
+        await store.close()
+        server.stop()
+
+
+HOOKED_PLUGIN = """
+import asyncio
+from pathlib import Path
+import wxhook
+
+router = wxhook.Router("hooked")
+LOG = Path({log!r})
+
+
+@router.on_startup
+async def remember(state: wxhook.State) -> None:
+    state["store_url"] = state.config.store.url
+
+
+@router.message("text")
+async def slow(msg: wxhook.TextMessage, ctx: wxhook.Context) -> None:
+    await asyncio.sleep(float(msg.content))
+    with LOG.open("a") as f:
+        f.write(ctx.state["store_url"] + "\\n")
+"""
+
+
+async def test_replay_gives_plugins_the_config_and_runs_each_record_once(
+    tmp_path: Path, own_redis: RedisProcess
+):
+    from wxhook.core import parse_xml
+    from wxhook.simulator import message as push_message
+
+    log = tmp_path / "ran.txt"
+    (tmp_path / "hookedplugin.py").write_text(HOOKED_PLUGIN.format(log=str(log)))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[store]\nurl = "{own_redis.url}"\n[plugins]\nmodules = ["hookedplugin"]\n'
+        '[[accounts]]\nname = "main"\npath = "/w"\ntoken = "t"\n'
+    )
+    store = RedisStore.from_config(StoreConfig(url=own_redis.url))
+    raw = parse_xml(push_message("text", Content="1.0", MsgId=msgid()))
+    await store.record_failure(
+        {"account": "main", "handler": "hookedplugin.slow", "raw": raw, "time": 1.0}
+    )
+    await store.close()
+    # Two operators replay at the same moment: the handler runs once.
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wxhook", "failures", "replay", "--all", "--config", str(cfg),
+            cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    outputs = [(await p.communicate())[0].decode() for p in procs]
+    assert sum(o.count("handled, record removed") for o in outputs) == 1, outputs
+    assert log.read_text() == own_redis.url + "\n"  # the hook saw the real config
+
+
+def test_failures_command_says_when_redis_is_unreachable(tmp_path: Path):
+    cfg = write_config(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
+    result = wxhook_cli("failures", "list", "--config", str(cfg), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("wxhook: the store is unreachable")
+    assert "Traceback" not in result.stderr

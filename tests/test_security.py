@@ -10,7 +10,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from helpers import ACCOUNTS, APPID, KEY, KEY2, keys, msgid, post, uid
+from helpers import ACCOUNTS, APPID, KEY, KEY2, failures_of, keys, msgid, post, uid
 
 from wxhook import Router, TextMessage
 from wxhook.config import ConfigError, parse_config
@@ -86,12 +86,16 @@ async def test_dedup_entry_outlives_the_timestamp_window(aiohttp_client, redis_u
     doc = message("text", Content="future", MsgId=msgid())
     status, _, _ = await post(client, "plain", doc, timestamp=future)
     assert status == 200
-    await asyncio.sleep(0.1)  # the reply is stored just after the response
     r = aioredis.Redis.from_url(redis_url)
     from wxhook.core import decode, dedup_key
 
     decoded = decode(keys("plain"), *push(keys("plain"), doc, timestamp=future))
-    ttl = await r.ttl("wxhook:dedup:" + dedup_key(decoded.message, "plainacct"))
+    key = "wxhook:dedup:" + dedup_key(decoded.message, "plainacct")
+    end = time.monotonic() + 10
+    while not (await r.get(key) or b"").startswith(b"R"):  # the reply is stored just after
+        assert time.monotonic() < end
+        await asyncio.sleep(0.02)
+    ttl = await r.ttl(key)
     await r.aclose()
     assert ttl > 480  # ~ 200 s until the timestamp + 300 s tolerance, more than dedup_ttl
 
@@ -381,11 +385,7 @@ async def test_handler_failure_record_holds_what_a_replay_needs(aiohttp_client):
     client = await aiohttp_client(application)
     user = uid()
     await post(client, "compatible", message("text", Content="keep me", MsgId=msgid(), user=user))
-    for _ in range(50):
-        rows = await application[STORE].failures()
-        if rows:
-            break
-        await asyncio.sleep(0.02)
+    rows = await failures_of(application[STORE])
     (row,) = rows
     assert row["account"] == "compatacct" and row["handler"].endswith("flaky")
     assert row["error"] == "RuntimeError: database down" and row["time"] > 0
@@ -418,14 +418,9 @@ async def test_over_max_in_flight_is_answered_and_recorded_not_started(aiohttp_c
     status, _, raw = await post(client, "plain", message("text", Content="second", MsgId=msgid()))
     assert status == 200 and raw == b""  # answered at once: the cap holds
     assert started == ["first"]
-    rows = []
-    for _ in range(50):
-        rows = await application[STORE].failures()
-        if rows:
-            break
-        await asyncio.sleep(0.02)
+    rows = await failures_of(application[STORE])
     (row,) = rows
-    assert row["handler"] == "" and "max_in_flight" in row["error"]
+    assert row["handler"].endswith("slow") and "max_in_flight" in row["error"]
     assert row["raw"]["Content"] == "second"
     release.set()
     await first
@@ -444,12 +439,7 @@ async def test_handler_cut_after_background_timeout_leaves_a_record(aiohttp_clie
     client = await aiohttp_client(application)
     status, _, raw = await post(client, "plain", message("text", Content="slow", MsgId=msgid()))
     assert status == 200 and raw == b""
-    rows = []
-    for _ in range(100):
-        rows = await application[STORE].failures()
-        if rows:
-            break
-        await asyncio.sleep(0.02)
+    rows = await failures_of(application[STORE])
     (row,) = rows
     assert row["handler"].endswith("hangs") and row["error"].startswith("TimeoutError")
     assert row["raw"]["Content"] == "slow"
@@ -470,3 +460,107 @@ async def test_signature_checks_use_the_whole_query(aiohttp_client):
         )
         assert resp.status == 403
     assert calls == []
+
+
+async def test_expired_rotation_of_the_aes_key_alone_is_refused(aiohttp_client):
+    """Only the EncodingAESKey rotated: the old key works until the time set, then 403 —
+    and during the grace period a reply to an old-key request is sealed with the old key."""
+    old = keys("safe")  # token tok-safe, KEY2
+    new = AccountKeys.create(
+        token=ACCOUNTS["safe"]["token"],
+        app_id=ACCOUNTS["safe"]["app_id"],
+        encoding_aes_key=KEY,
+        mode="safe",
+    )
+
+    def app_until(until: float):
+        safe = {"encoding_aes_key": KEY, "previous_encoding_aes_key": KEY2}
+        return make_app(
+            counting_router([]),
+            accts=accounts(safe={**safe, "previous_valid_until": iso(until)}),
+        )
+
+    during = await aiohttp_client(app_until(time.time() + 60))
+    query, body = push(old, message("text", Content="old key", MsgId=msgid()))
+    resp = await during.post("/safe", params=query, data=body)
+    raw = await resp.read()
+    assert resp.status == 200 and open_reply(old, raw)["Content"] == "echo: old key"
+    with pytest.raises(Exception):  # noqa: B017 - the new key cannot open it
+        open_reply(new, raw)
+    after = await aiohttp_client(app_until(time.time() - 1))
+    query, body = push(old, message("text", Content="old key", MsgId=msgid()))
+    assert (await after.post("/safe", params=query, data=body)).status == 400  # -40005/-40007
+    query, body = push(new, message("text", Content="new key", MsgId=msgid()))
+    assert (await after.post("/safe", params=query, data=body)).status == 200
+
+
+def test_previous_keys_equal_to_the_current_ones_are_refused():
+    until = "2030-01-01T00:00:00+00:00"
+    with pytest.raises(ConfigError, match="previous_token is the current token"):
+        parse_config(
+            {
+                "accounts": accounts(
+                    safe={"previous_token": "tok-safe", "previous_valid_until": until}
+                )
+            },
+            env={},
+        )
+
+
+async def test_one_function_under_two_decorators_replays_once(aiohttp_client):
+    router = Router()
+    runs: list[str] = []
+    failing = [True]
+
+    @router.message("text", text="boom")
+    @router.message("text", regex="^b")
+    async def twice_registered(msg: TextMessage) -> None:
+        runs.append(msg.content)
+        if failing[0]:
+            raise RuntimeError("first deliveries fail")
+
+    application = make_app(router)
+    client = await aiohttp_client(application)
+    await post(client, "plain", message("text", Content="boom", MsgId=msgid()))
+    rows = await failures_of(application[STORE], count=2)
+    assert sorted(r["handler_index"] for r in rows) == [0, 1]
+    runs.clear()
+    failing[0] = False
+    for row in rows:
+        assert (await replay(application[DISPATCHER], row)).ok
+    assert runs == ["boom", "boom"]  # each registration once, not each twice
+
+
+async def test_a_cut_handler_that_raises_on_cancel_is_recorded_once(aiohttp_client):
+    router = Router()
+
+    @router.message("text")
+    async def stubborn(msg: TextMessage) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise ValueError("cleanup failed") from None
+
+    application = make_app(router, dispatch={"deadline": 0.05, "background_timeout": 0.1})
+    client = await aiohttp_client(application)
+    await post(client, "plain", message("text", Content="z", MsgId=msgid()))
+    rows = await failures_of(application[STORE])
+    await asyncio.sleep(0.3)  # a second record, if any, would be written by now
+    rows = await application[STORE].failures()
+    assert len(rows) == 1 and rows[0]["error"].startswith("TimeoutError")
+
+
+async def test_shutdown_cuts_handlers_into_records(aiohttp_client):
+    router = Router()
+
+    @router.message("text")
+    async def endless(msg: TextMessage) -> None:
+        await asyncio.sleep(3600)
+
+    application = make_app(router, dispatch={"deadline": 0.05, "background_timeout": 600})
+    client = await aiohttp_client(application)
+    await post(client, "plain", message("text", Content="at shutdown", MsgId=msgid()))
+    cut = await application[DISPATCHER].drain(0.1)
+    assert [name.rsplit(".", 1)[-1] for name in cut] == ["endless"]
+    (row,) = await application[STORE].failures()
+    assert "cancelled at shutdown" in row["error"] and row["raw"]["Content"] == "at shutdown"

@@ -221,3 +221,19 @@ def test_retry_delays_default_to_wechats_and_are_checked():
     assert sender.parse_delays("5,10") == sender.DEFAULT_RETRY_DELAYS
     with pytest.raises(ValueError, match="negative"):
         sender.parse_delays("-1")
+
+
+def test_pushes_are_addressed_to_the_accounts_original_id():
+    from wxhook.core import AccountKeys, decode
+
+    k = AccountKeys.create(
+        token="t", app_id="wx1", encoding_aes_key=KEY, mode="safe", original_id="gh_ours"
+    )
+    push = sender.build(k, "http://127.0.0.1:1/wechat", "CLICK")
+    assert decode(k, push.query, push.body).message.target == "gh_ours"  # accepted as ours
+
+
+def test_retry_delays_must_be_finite():
+    for bad in ("nan", "inf", "-1"):
+        with pytest.raises(ValueError, match="finite and not negative"):
+            sender.parse_delays(bad)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .config import Config, ConfigError, load_config
 from .logs import setup_logging
+from .stores import StoreUnavailable
 
 log = logging.getLogger("wxhook.cli")
 DEFAULT_CONFIG = "config.toml"
@@ -222,15 +223,29 @@ async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
                     code = 2
                 else:
                     records.append(record)
+        owner = os.urandom(8).hex()
         for record in reversed(records) if every else records:  # oldest first
-            result = await replay(dispatcher, record)
-            handlers = ",".join(result.handlers) or "(none matched)"
-            if result.ok:
-                await store.remove_failure(record["id"])
-                print(f"ok {record['id']} {handlers}: handled, record removed")
-            else:
-                print(f"failed {record['id']} {handlers}: {result.error}; record kept")
-                code = code or 1
+            failure_id = record["id"]
+            # Two operators replaying at once must not run one record twice.
+            lock = f"replay:{failure_id}"
+            if not await store.lock(lock, owner, config.dispatch.background_timeout + 30):
+                print(f"skipped {failure_id}: another replay of it is running")
+                continue
+            try:
+                if await store.failure(failure_id) is None:
+                    print(f"skipped {failure_id}: replayed by someone else meanwhile")
+                    continue
+                result = await replay(dispatcher, record)
+                handlers = ",".join(result.handlers) or "(none matched)"
+                if not result.ok:
+                    print(f"failed {failure_id} {handlers}: {result.error}; record kept")
+                    code = code or 1
+                elif await store.remove_failure(failure_id):
+                    print(f"ok {failure_id} {handlers}: handled, record removed")
+                else:
+                    print(f"ok {failure_id} {handlers}: handled; the record was already gone")
+            finally:
+                await store.unlock(lock, owner)
     finally:
         for hook in router.hooks("shutdown"):
             try:
@@ -502,6 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wxhook: config error: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:
+        print(f"wxhook: the store is unreachable: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

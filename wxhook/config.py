@@ -305,6 +305,10 @@ def _check_account(a: AccountConfig, where: str) -> None:
             f"{where}.app_id is missing: the AppSecret is used with the AppID to get access "
             f"tokens (set it or {env_name(a.name, 'app_id')})"
         )
+    if a.previous_token and a.previous_token == a.token:
+        raise ConfigError(f"{where}.previous_token is the current token: set the old one")
+    if a.previous_encoding_aes_key and a.previous_encoding_aes_key == a.encoding_aes_key:
+        raise ConfigError(f"{where}.previous_encoding_aes_key is the current key: set the old one")
     if a.previous_encoding_aes_key and not a.encoding_aes_key:
         raise ConfigError(f"{where}.previous_encoding_aes_key is set but encoding_aes_key is not")
     try:

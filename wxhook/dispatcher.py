@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -37,7 +38,7 @@ class Answer:
 
     xml: bytes
     reply: Reply
-    handler: str
+    handler: Handler
 
 
 # A handler task's result: its answer, or None for no reply.
@@ -121,6 +122,15 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Every handler task still running, with what a failure record needs to replay it.
         self._jobs: dict[HandlerTask, tuple[Handler, BaseMessage, Context]] = {}
+        self._recorded: set[HandlerTask] = set()  # cut and recorded: never recorded twice
+        self._records: set[asyncio.Task[None]] = set()  # failure records being written
+        self._index: dict[int, int] | None = None
+
+    def handler_index(self, handler: Handler) -> int:
+        """The handler's position in the router (one function may be registered twice)."""
+        if self._index is None:
+            self._index = {id(h): i for i, h in enumerate(self.router.handlers())}
+        return self._index.get(id(handler), -1)
 
     # Bookkeeping ---------------------------------------------------------------------------
 
@@ -128,6 +138,12 @@ class Dispatcher:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _spawn_record(self, coro: Coroutine[Any, Any, None]) -> None:
+        # Kept apart from other tasks: a shutdown waits for records instead of cancelling them.
+        task = asyncio.get_running_loop().create_task(coro)
+        self._records.add(task)
+        task.add_done_callback(self._records.discard)
 
     @property
     def in_flight(self) -> int:
@@ -145,6 +161,7 @@ class Dispatcher:
 
     def _job_done(self, task: HandlerTask) -> None:
         self._jobs.pop(task, None)
+        self._recorded.discard(task)
         self.metrics.in_flight.dec()
 
     def _cut(self, tasks: list[HandlerTask], why: str) -> None:
@@ -152,9 +169,10 @@ class Dispatcher:
         for task in tasks:
             job = self._jobs.get(task)
             task.cancel()
-            if job is not None:
+            if job is not None and task not in self._recorded:
+                self._recorded.add(task)
                 handler, message, ctx = job
-                self._spawn(self._record(handler.name, message, ctx, why))
+                self._spawn_record(self._record(handler, message, ctx, why))
 
     @property
     def background(self) -> int:
@@ -183,7 +201,7 @@ class Dispatcher:
             reply = as_reply(await handler(message, ctx))
             # Rendered here, so a reply that cannot be rendered is this handler's failure.
             xml = render_reply(reply, message, now=int(self._wall()))
-            return Answer(xml, reply, handler.name) if xml and reply is not None else None
+            return Answer(xml, reply, handler) if xml and reply is not None else None
         except asyncio.CancelledError:
             self.metrics.handler_errors.labels(handler.name).inc()
             raise
@@ -200,22 +218,24 @@ class Dispatcher:
                 exc,
                 exc_info=not isinstance(exc, ReplyError),
             )
-            self._spawn(
-                self._record(
-                    handler.name,
-                    message,
-                    ctx,
-                    f"{type(exc).__name__}: {exc}",
-                    "".join(traceback.format_exception(exc)),
+            task = asyncio.current_task()
+            if task not in self._recorded:  # a cut handler that raised on its way out: once
+                self._spawn_record(
+                    self._record(
+                        handler,
+                        message,
+                        ctx,
+                        f"{type(exc).__name__}: {exc}",
+                        "".join(traceback.format_exception(exc)),
+                    )
                 )
-            )
             return None
         finally:
             self.metrics.handler_seconds.labels(handler.name).observe(self._clock() - started)
 
     async def _record(
         self,
-        handler: str,
+        handler: Handler | None,
         message: BaseMessage,
         ctx: Context,
         error: str,
@@ -226,7 +246,8 @@ class Dispatcher:
         entry = {
             "time": self._wall(),
             "account": ctx.account,
-            "handler": handler,
+            "handler": handler.name if handler is not None else "",
+            "handler_index": self.handler_index(handler) if handler is not None else -1,
             "msg_type": message.type,
             "event": getattr(message, "event", ""),
             "dedup_key": ctx.dedup_key,
@@ -241,6 +262,13 @@ class Dispatcher:
             await self.store.record_failure(entry)
         except StoreUnavailable as err:
             self._store_failed("record_failure", err)
+        except asyncio.CancelledError:
+            # Cut at shutdown before the store took it: the log keeps it, whole.
+            log.error(
+                "failure record not stored (shutdown): %s",
+                json.dumps(entry, ensure_ascii=False, default=str),
+            )
+            raise
 
     async def _select(self, tasks: list[HandlerTask], until: float | None) -> tuple[bool, Result]:
         """Wait until the reply is decided, or until the monotonic time `until`."""
@@ -301,8 +329,9 @@ class Dispatcher:
         if keep_until is not None:
             ttl = max(ttl, math.ceil(keep_until - self._wall()) + 1)
         handlers = self.router.resolve(message, ctx)
-        if handlers and self.in_flight + len(handlers) > self.max_in_flight:
-            return await self._shed(message, ctx, key, ttl, claimed)
+        # Over the cap, new pushes wait for a replay; with nothing running, one always starts.
+        if handlers and self.in_flight and self.in_flight + len(handlers) > self.max_in_flight:
+            return await self._shed(message, ctx, handlers, key, ttl, claimed)
         tasks = [self._start(h, message, ctx) for h in handlers]
         job = _Job(message, ctx, key, ttl, claimed, account in self.late_replies)
         done = False
@@ -330,7 +359,13 @@ class Dispatcher:
         return Outcome(xml, "replied" if xml else "empty", key, False, len(tasks))
 
     async def _shed(
-        self, message: BaseMessage, ctx: Context, key: str, ttl: int, claimed: bool
+        self,
+        message: BaseMessage,
+        ctx: Context,
+        handlers: list[Handler],
+        key: str,
+        ttl: int,
+        claimed: bool,
     ) -> Outcome:
         """Over dispatch.max_in_flight: answer empty now, start nothing, keep it for a replay."""
         self.metrics.shed.labels(ctx.account).inc()
@@ -342,7 +377,8 @@ class Dispatcher:
             key,
         )
         why = f"overloaded: dispatch.max_in_flight={self.max_in_flight} handlers were running"
-        self._spawn(self._record("", message, ctx, why))
+        for handler in handlers:  # one record per handler: each is replayed on its own
+            self._spawn_record(self._record(handler, message, ctx, why))
         if claimed:
             self._spawn(self._complete(key, b"", ttl))
         return Outcome(b"", "shed", key)
@@ -429,7 +465,7 @@ class Dispatcher:
             self.metrics.late_replies.labels(account, "failed").inc()
             log.error(
                 "late reply of %s could not be sent (dedup key %s): %s",
-                answer.handler,
+                answer.handler.name,
                 job.key,
                 exc,
                 exc_info=not isinstance(exc, WeChatAPIError),
@@ -444,7 +480,9 @@ class Dispatcher:
             return
         self.metrics.late_replies.labels(account, "sent").inc()
         log.info(
-            "late reply of %s sent as a customer-service message (%s)", answer.handler, job.key
+            "late reply of %s sent as a customer-service message (%s)",
+            answer.handler.name,
+            job.key,
         )
 
     async def _typing(self, job: _Job, *, on: bool = True) -> None:
@@ -477,27 +515,37 @@ class Dispatcher:
         return Outcome(reply, "duplicate", key)
 
     async def drain(self, grace: float) -> list[str]:
-        """Wait up to `grace` seconds for background work; cancel and name what is left."""
+        """Wait up to `grace` seconds for background work; cancel and name what is left.
+
+        Handlers cut here leave failure records, and records being written are waited for (a
+        few seconds more), not cancelled.
+        """
         end = self._clock() + grace
         while True:
             # Re-read each round: a failing handler records its failure in a new task.
-            running = {t for t in self._tasks | self._handlers_in_background if not t.done()}
+            running = {
+                t
+                for t in self._tasks | self._handlers_in_background | self._records
+                if not t.done()
+            }
             left = end - self._clock()
             if not running or left <= 0:
                 break
             await asyncio.wait(running, timeout=left)
         handlers = [t for t in running if t in self._jobs]
         self._cut(handlers, f"cancelled at shutdown after server.shutdown_grace={grace:g}s")
-        for task in running:
+        others = [t for t in running if t not in self._records]
+        for task in others:
             task.cancel()
-        if handlers:
-            # The failure records of what was just cut, while the store is still open.
-            records = {t for t in self._tasks if not t.done()}
-            await asyncio.wait(records, timeout=2.0)
-        if running:
+        records = {t for t in self._records if not t.done()}
+        if records:
+            _, late = await asyncio.wait(records, timeout=5.0)
+            for task in late:
+                task.cancel()  # _record logs the entry it could not store
+        if others:
             # A handler that swallows cancellation must not hold the shutdown forever.
-            await asyncio.wait(running, timeout=1.0)
-        return sorted(t.get_name() for t in running)
+            await asyncio.wait(others, timeout=1.0)
+        return sorted(t.get_name() for t in handlers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,7 +575,7 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
     ctx = Context(
         account=account,
         arrived=dispatcher._wall(),
-        deadline=time.monotonic() + dispatcher.background_timeout,
+        deadline=dispatcher._clock() + dispatcher.background_timeout,
         dedup_key=key,
         logger=logging.LoggerAdapter(
             handler_log, {"account": account, "dedup_key": key, "replay": True}
@@ -535,13 +583,16 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
         state=dispatcher.state,
     )
     name = str(record.get("handler", ""))
-    router = dispatcher.router
-    if name:
-        handlers = [h for h in router.handlers() if h.name == name]
+    index = record.get("handler_index", -1)
+    registered = list(dispatcher.router.handlers())
+    if isinstance(index, int) and 0 <= index < len(registered) and registered[index].name == name:
+        handlers = [registered[index]]  # exactly the registration that failed
+    elif name:
+        handlers = [h for h in registered if h.name == name][:1]
         if not handlers:
             return Replayed(False, (name,), f"no handler named {name!r} is registered now")
     else:
-        handlers = router.resolve(message, ctx)
+        handlers = dispatcher.router.resolve(message, ctx)  # a record without a handler
     names = tuple(h.name for h in handlers)
     for handler in handlers:
         try:

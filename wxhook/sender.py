@@ -8,6 +8,7 @@ WeChat retries an answer that came too late, so dedup can be watched at work.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import time
 import urllib.error
@@ -80,7 +81,13 @@ def build(
         if type_name is None:
             raise ValueError("give a push type or a document")
         push_type = catalogue.find(type_name)
-        document = push_type.document(user=user, create_time=int(time.time()), overrides=fields)
+        document = push_type.document(
+            user=user,
+            # Addressed to the account itself when its original id is known (else refused).
+            account=keys.original_id or catalogue.DEFAULT_ACCOUNT,
+            create_time=int(time.time()),
+            overrides=fields,
+        )
     query, body = simulator.push(keys, document)
     return Push(url=url, keys=keys, document=document, query=query, body=body, type=push_type)
 
@@ -222,6 +229,6 @@ def parse_delays(text: str) -> tuple[float, ...]:
         delays = tuple(float(d) for d in text.split(",") if d.strip())
     except ValueError:
         raise ValueError(f"--retry-delays {text!r}: write seconds separated by commas") from None
-    if any(d < 0 for d in delays):
-        raise ValueError("--retry-delays: delays cannot be negative")
+    if any(not math.isfinite(d) or d < 0 for d in delays):
+        raise ValueError("--retry-delays: delays must be finite and not negative")
     return delays

@@ -297,6 +297,12 @@ def create_app(
     )
     for account in config.accounts:
         endpoint = Endpoint(account, account.keys())
+        if account.previous_valid_until > time.time() + 30 * 86400:
+            log.warning(
+                "account %s: the previous keys stay valid for more than 30 days; a rotation "
+                "should take hours, not weeks",
+                account.name,
+            )
         if account.previous_valid_until and account.previous_valid_until <= time.time():
             log.warning(
                 "account %s: the previous keys expired at %s; remove previous_* from the config",

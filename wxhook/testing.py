@@ -265,7 +265,13 @@ class WeChat:
             await http.close()  # a startup hook failed: release the test server's socket
             raise
         self._clients.append(http)
-        return WeChatClient(http, chosen.keys(), chosen.path, user=user)
+        return WeChatClient(
+            http,
+            chosen.keys(),
+            chosen.path,
+            user=user,
+            account_id=chosen.original_id or catalogue.DEFAULT_ACCOUNT,
+        )
 
     async def close(self) -> None:
         """Stop every app (shutdown hooks run, background handlers are awaited)."""

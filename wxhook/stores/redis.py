@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from collections import deque
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from redis.exceptions import RedisError, ResponseError
 from ..config import StoreConfig
 from ..core import ReplayError
 from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
+
+log = logging.getLogger("wxhook.store")
 
 PREFIX = "wxhook:dedup:"
 NONCE = "wxhook:nonce:"
@@ -61,8 +64,9 @@ class RedisStore:
         self._guarded = client.register_script(_GUARDED_CLAIM)
         self._unlock = client.register_script(_UNLOCK)
         # Failure records Redis could not take yet: kept (bounded) and written when it is back.
-        self._unsent: deque[str] = deque(maxlen=failures_max)
+        self._unsent: deque[str] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()  # one writer at a time keeps the backlog in order
 
     @classmethod
     def from_config(cls, config: StoreConfig) -> RedisStore:
@@ -76,6 +80,7 @@ class RedisStore:
             # Not on timeouts: a slow Redis must not eat twice the budget. A retried claim that
             # did reach Redis finds its own token and still owns the key.
             "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            "retry_on_error": [RedisConnectionError],  # redis-py < 6 retries only these
             "health_check_interval": 30,
         }
         if config.password:
@@ -134,16 +139,23 @@ class RedisStore:
 
     async def record_failure(self, entry: Mapping[str, Any]) -> str:
         data = json.dumps(dict(entry), ensure_ascii=False, default=str)
-        try:
-            await self._flush()
-            return await self._add(data)
-        except (RedisError, OSError) as exc:
-            self._unsent.append(data)
-            if self._flusher is None or self._flusher.done():
-                self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
-            raise StoreUnavailable(
-                f"redis failure record failed, kept in memory until Redis answers: {exc}"
-            ) from exc
+        async with self._writing:
+            try:
+                await self._flush()  # the backlog first: records stay in the order they failed
+                return await self._add(data)
+            except (RedisError, OSError) as exc:
+                self._keep(data)
+                if self._flusher is None or self._flusher.done():
+                    self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+                raise StoreUnavailable(
+                    f"redis failure record failed, kept in memory until Redis answers: {exc}"
+                ) from exc
+
+    def _keep(self, data: str) -> None:
+        if len(self._unsent) >= self._failures_max:
+            # Over the bound the oldest goes to the log, whole, rather than nowhere.
+            log.error("failure record dropped from the Redis backlog: %s", self._unsent.popleft())
+        self._unsent.append(data)
 
     async def _add(self, data: str) -> str:
         failure_id = await self._client.xadd(
@@ -152,6 +164,7 @@ class RedisStore:
         return failure_id.decode() if isinstance(failure_id, bytes) else str(failure_id)
 
     async def _flush(self) -> None:
+        """Write the backlog (the caller holds self._writing)."""
         while self._unsent:
             await self._add(self._unsent[0])
             self._unsent.popleft()
@@ -161,10 +174,12 @@ class RedisStore:
         while self._unsent:
             await asyncio.sleep(_FLUSH_BACKOFF[min(attempt, len(_FLUSH_BACKOFF) - 1)])
             attempt += 1
-            try:
-                await self._flush()
-            except (RedisError, OSError):
-                continue
+            async with self._writing:
+                try:
+                    await self._flush()
+                except (RedisError, OSError):
+                    continue
+        log.info("failure records kept during the Redis outage are written")
 
     @property
     def unsent_failures(self) -> int:
@@ -185,7 +200,8 @@ class RedisStore:
             items = await self._client.xrevrange(FAILURES, count=limit)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis read failed: {exc}") from exc
-        return self._rows(items)
+        # Newest failure first: records kept through an outage got their ids when written.
+        return sorted(self._rows(items), key=lambda r: float(r.get("time", 0)), reverse=True)
 
     async def failure(self, failure_id: str) -> dict[str, Any] | None:
         try:
@@ -241,6 +257,10 @@ class RedisStore:
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            await self._flush()  # a last try for records kept while Redis was down
+        async with self._writing:
+            with contextlib.suppress(RedisError, OSError):
+                await self._flush()  # a last try for records kept while Redis was down
+            for data in self._unsent:
+                log.error("failure record not stored (Redis unreachable at shutdown): %s", data)
+            self._unsent.clear()
         await self._client.aclose()
