@@ -173,3 +173,44 @@ def self_signed_cert(directory: Path) -> Path:
         )
     )
     return directory
+
+
+# A real `wxhook serve` ---------------------------------------------------------------------
+
+
+def wait_until_answers(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 30):
+    """Wait until GET `url` answers 2xx; fail with the server's log if it died or timed out."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:  # refused, or an HTTP error status (not ready yet)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"{url} never answered:\n{log.read_text()}") from None
+            time.sleep(0.1)
+
+
+def start_serve(
+    cwd: Path, port: int, env: dict[str, str] | None = None, *, ready: str = "/healthz"
+) -> subprocess.Popen[bytes]:
+    """`wxhook serve --config config.toml` in `cwd` (stderr to cwd/server.log), once `ready`
+    answers on 127.0.0.1:`port`. The environment is the test's, without WXHOOK_* and
+    PROMETHEUS_* variables, plus `env`."""
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WXHOOK_", "PROMETHEUS_"))}
+    log = cwd / "server.log"
+    with log.open("wb") as stderr:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wxhook", "serve", "--config", "config.toml"],
+            cwd=cwd,
+            env={**base, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    wait_until_answers(proc, f"http://127.0.0.1:{port}{ready}", log)
+    return proc

@@ -8,7 +8,6 @@ append-only file, those made during the outage because wxhook keeps them until R
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import RedisProcess, free_port
+from conftest import RedisProcess, free_port, start_serve, wait_until_answers
 
 from wxhook.core import AccountKeys
 from wxhook.simulator import message, push
@@ -77,34 +76,16 @@ class Server:
                 """
             )
         )
-        env = {**os.environ, "WXHOOK_TEST_HANDLED": str(tmp / "handled.txt")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wxhook", "serve", "--config", "config.toml"],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
-        self.wait_for("/healthz")
+        self.proc = start_serve(tmp, self.port, {"WXHOOK_TEST_HANDLED": str(tmp / "handled.txt")})
 
-    def wait_for(self, path: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise AssertionError(f"{path} never answered:\n" + (self.tmp / "server.log").read_text())
+    def wait_for(self, path: str) -> None:
+        wait_until_answers(
+            self.proc, f"http://127.0.0.1:{self.port}{path}", self.tmp / "server.log"
+        )
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
-        self.log.close()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import free_port
+from conftest import free_port, start_serve
 from prometheus_client.parser import text_string_to_metric_families
 
 from wxhook.core import AccountKeys
@@ -64,27 +63,7 @@ def start(
             """
         )
     )
-    env = {**os.environ, "WXHOOK_TEST_MARKER": str(tmp / "done.txt")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wxhook", "serve", "--config", "config.toml"],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "server.log", "wb"),  # noqa: SIM115 - closed with the process
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError((tmp / "server.log").read_text())
-        time.sleep(0.1)
+    proc = start_serve(tmp, port, {"WXHOOK_TEST_MARKER": str(tmp / "done.txt")})
     return proc, port
 
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, start_serve
 from helpers import ACCOUNTS, KEY, keys
 
 from wxhook import sender
@@ -64,24 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     (tmp / "sendplugin.py").write_text(PLUGIN)
     write_config(tmp, port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WXHOOK_", "PROMETHEUS_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wxhook", "serve", "--config", "config.toml"],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "server.log", "wb"),  # noqa: SIM115 - closed with the process
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError((tmp / "server.log").read_text()) from None
-            time.sleep(0.1)
+    proc = start_serve(tmp, port)
     yield Server(proc, port, tmp)
     proc.send_signal(signal.SIGTERM)
     try:
