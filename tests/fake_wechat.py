@@ -25,6 +25,10 @@ class FakeWeChat:
     refused: list[tuple[str, int]] = field(default_factory=list)  # (api, errcode)
     send_errors: list[int] = field(default_factory=list)  # errcodes the next sends return
     token_delay: float = 0.0
+    send_delay: float = 0.0  # seconds before a send is answered (it is recorded at once)
+    expires_in: int = 7200
+    refuse_code: int = 40001  # what a refused token gets (40001, 40014 or 42001)
+    log: list[tuple[str, str]] = field(default_factory=list)  # ("send", type) / ("typing", cmd)
     _valid: set[str] = field(default_factory=set)
     _current: str | None = None
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -34,6 +38,10 @@ class FakeWeChat:
         self._valid.discard(token)
         if self._current == token:
             self._current = None
+
+    def revoke(self, token: str) -> None:
+        """WeChat refuses `token`, yet the stable endpoint keeps handing it out (normal mode)."""
+        self._valid.discard(token)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -52,14 +60,17 @@ class FakeWeChat:
         if body.get("force_refresh") or self._current is None:
             self._current = f"TOKEN-{next(self._serial)}"
             self._valid.add(self._current)
-        return web.json_response({"access_token": self._current, "expires_in": 7200})
+        return web.json_response({"access_token": self._current, "expires_in": self.expires_in})
 
     def _check(self, request: web.Request, api: str) -> web.Response | None:
         token = request.query.get("access_token", "")
         if token not in self._valid:
-            self.refused.append((api, 40001))
+            self.refused.append((api, self.refuse_code))
             return web.json_response(
-                {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid"}
+                {
+                    "errcode": self.refuse_code,
+                    "errmsg": "invalid credential, access_token is invalid",
+                }
             )
         return None
 
@@ -73,6 +84,9 @@ class FakeWeChat:
             return web.json_response({"errcode": code, "errmsg": f"fake error {code}"})
         payload = json.loads(await request.read())
         self.messages.append({**payload, "_token": request.query["access_token"]})
+        self.log.append(("send", payload.get("msgtype", "")))
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)  # delivered, but the answer comes late
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _typing(self, request: web.Request) -> web.Response:
@@ -81,4 +95,5 @@ class FakeWeChat:
             return refused
         payload = json.loads(await request.read())
         self.typing.append((payload["touser"], payload["command"]))
+        self.log.append(("typing", payload["command"]))
         return web.json_response({"errcode": 0, "errmsg": "ok"})

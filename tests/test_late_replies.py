@@ -9,14 +9,21 @@ from typing import Any
 
 import pytest
 from fake_wechat import FakeWeChat
-from helpers import ACCOUNTS, keys, msgid, uid
+from helpers import ACCOUNTS, failures_of, keys, msgid, uid
 
-from wxhook import Context, LateRepliesUnavailable, NewsReply, Router, TextMessage
+from wxhook import (
+    Context,
+    LateRepliesUnavailable,
+    NewsReply,
+    Router,
+    TextMessage,
+    WeChatAPIError,
+)
 from wxhook.config import ConfigError, parse_config
 from wxhook.core import Article, ImageReply, TransferCustomerServiceReply, custom_message
 from wxhook.core.errors import ReplyError
 from wxhook.dispatcher import replay
-from wxhook.server import API, CONFIG, DISPATCHER, STORE, create_app
+from wxhook.server import API, CONFIG, DISPATCHER, METRICS, STORE, create_app
 from wxhook.simulator import message, push
 
 SECRET = "fake-app-secret"
@@ -46,7 +53,11 @@ async def start(
         a.setdefault("app_id", app_id)
     config = parse_config(
         {
-            "api": {"base_url": str(api_server.make_url("")), "retries": 1},
+            "api": {
+                "base_url": str(api_server.make_url("")),
+                "retries": 1,
+                **sections.pop("api", {}),
+            },
             "store": {"url": store},
             "accounts": accounts,
             **sections,
@@ -190,7 +201,8 @@ async def test_handlers_send_and_show_typing_through_the_context(aiohttp_server,
         (user, "text"),
         (user, "image"),
     ]
-    assert fake.typing == [(user, "Typing"), (user, "CancelTyping")]
+    # Typing, shown again after each message (a message ends it), then cleared.
+    assert fake.typing == [(user, "Typing")] * 3 + [(user, "CancelTyping")]
 
 
 async def test_without_app_secret_ctx_send_says_what_to_configure(aiohttp_client):
@@ -276,3 +288,179 @@ def test_custom_messages_for_every_reply_kind():
     ]
     with pytest.raises(ReplyError):
         custom_message("o1", TransferCustomerServiceReply())
+
+
+# Review findings: no duplicate sends, windows, token edge cases, shutdown, replay --------------
+
+
+def slow_router(seconds: float = 0.3, reply: str = "late answer") -> Router:
+    router = Router()
+
+    @router.on()
+    async def slow(msg) -> str:
+        await asyncio.sleep(seconds)
+        return reply
+
+    return router
+
+
+async def test_a_send_whose_answer_times_out_is_not_resent(aiohttp_server, aiohttp_client):
+    fake, client, application = await start(
+        aiohttp_server, aiohttp_client, slow_router(), dispatch={"deadline": 0.1},
+        api={"timeout": 0.5, "retries": 2},
+    )  # fmt: skip
+    fake.send_delay = 2.0  # WeChat delivers it, but its "ok" never comes in time
+    user = uid()
+    query, body = push(keys("plain"), message("text", user=user, Content="q", MsgId=msgid()))
+    assert await deliver(client, query, body) == (200, b"")
+    (row,) = await failures_of(application[STORE])
+    assert len(fake.messages) == 1  # sent once, never retried into a duplicate
+    assert row["delivery_unknown"] is True and "outcome unknown" in row["error"]
+    fake.send_delay = 0
+    refused = await replay(application[DISPATCHER], row)
+    assert not refused.ok and "--resend-unknown" in refused.error and len(fake.messages) == 1
+    assert (await replay(application[DISPATCHER], row, resend_unknown=True)).ok
+    assert len(fake.messages) == 2
+
+
+async def test_errors_that_are_not_busy_are_not_retried(aiohttp_server, aiohttp_client):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
+    fake.send_errors = [45015, 45015]
+    with pytest.raises(WeChatAPIError) as caught:
+        await application[API].send("plainacct", custom_message("oC", "x"))
+    assert caught.value.code == 45015 and not caught.value.unknown
+    assert fake.refused == [("send", 45015)]  # one call: 45015 will not change on a retry
+
+
+async def test_connection_failures_are_retried_then_reported(aiohttp_client):
+    from conftest import free_port
+
+    config = parse_config(
+        {
+            "api": {"base_url": f"http://127.0.0.1:{free_port()}", "retries": 2, "timeout": 1},
+            "accounts": late_accounts("wxnowhere00000001"),
+        },
+        env={},
+    )
+    application = create_app(config, router=Router())
+    await aiohttp_client(application)
+    with pytest.raises(WeChatAPIError) as caught:
+        await application[API].send("plainacct", custom_message("oD", "x"))
+    assert caught.value.code == -2 and not caught.value.unknown  # it surely never arrived
+    metrics = application[METRICS].render().decode()
+    assert 'wxhook_api_calls_total{api="stable_token",outcome="unreachable"} 3.0' in metrics
+
+
+@pytest.mark.parametrize("code", [40001, 40014, 42001])
+async def test_each_invalid_token_code_refreshes_once(aiohttp_server, aiohttp_client, code):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
+    fake.refuse_code = code
+    await application[API].send("plainacct", custom_message("oE", "1"))
+    fake.expire("TOKEN-1")
+    await application[API].send("plainacct", custom_message("oE", "2"))
+    assert [m["_token"] for m in fake.messages] == ["TOKEN-1", "TOKEN-2"]
+    assert fake.refused == [("send", code)]
+
+
+async def test_a_refused_token_still_handed_out_is_forced_once_per_30_seconds(
+    aiohttp_server, aiohttp_client
+):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
+    api = application[API]
+    await api.send("plainacct", custom_message("oF", "1"))
+    fake.revoke("TOKEN-1")  # refused, but the stable endpoint in normal mode still gives it
+    await api.send("plainacct", custom_message("oF", "2"))
+    assert [f["force_refresh"] for f in fake.token_fetches] == [False, False, True]
+    assert fake.messages[-1]["_token"] == "TOKEN-2"
+    fake.revoke("TOKEN-2")  # again at once: no second forced refresh within 30 s
+    with pytest.raises(WeChatAPIError, match="forced refresh happened less than 30 s ago"):
+        await api.send("plainacct", custom_message("oF", "3"))
+    assert [f["force_refresh"] for f in fake.token_fetches].count(True) == 1
+
+
+async def test_a_short_lived_token_is_not_fetched_on_every_call(aiohttp_server, aiohttp_client):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
+    fake.expires_in = 100  # less than token_refresh_margin (300)
+    for i in range(20):
+        await application[API].send("plainacct", custom_message("oG", str(i)))
+    assert len(fake.token_fetches) == 1
+
+
+async def test_late_replies_to_events_without_a_window_are_not_sent(aiohttp_server, aiohttp_client):
+    """A VIEW event opens no customer-service window: its late reply waits for a retry."""
+    from wxhook.simulator import event
+
+    fake, client, _ = await start(
+        aiohttp_server, aiohttp_client, slow_router(0.2), dispatch={"deadline": 0.05}
+    )
+    query, body = push(keys("plain"), event("VIEW", EventKey="https://example.com"))
+    assert await deliver(client, query, body) == (200, b"")
+    await asyncio.sleep(0.5)
+    assert fake.messages == [] and fake.typing == []
+
+
+async def test_a_late_reply_while_the_store_is_down_is_sent_once(aiohttp_server, aiohttp_client):
+    """Redis down: the push and its retry both run the handlers (fail open), one reply goes out."""
+    from conftest import free_port
+
+    fake, client, _ = await start(
+        aiohttp_server, aiohttp_client, slow_router(0.3), dispatch={"deadline": 0.05},
+        store=f"redis://127.0.0.1:{free_port()}/0",
+    )  # fmt: skip
+    query, body = push(keys("plain"), message("text", user=uid(), Content="r", MsgId=msgid()))
+    assert await deliver(client, query, body) == (200, b"")
+    assert await deliver(client, query, body) == (200, b"")  # WeChat's retry
+    await until(lambda: fake.messages)
+    await asyncio.sleep(0.6)
+    assert len(fake.messages) == 1
+
+
+async def test_typing_never_lands_after_the_answer(aiohttp_server, aiohttp_client):
+    fake, client, _ = await start(
+        aiohttp_server, aiohttp_client, slow_router(0.3), dispatch={"deadline": 0.05}
+    )
+    query, body = push(keys("plain"), message("text", user=uid(), Content="t", MsgId=msgid()))
+    await deliver(client, query, body)
+    await until(lambda: fake.messages)
+    await asyncio.sleep(0.2)
+    assert fake.log[0] == ("typing", "Typing") and fake.log[-1] == ("send", "text")
+
+
+async def test_a_delivery_cut_by_the_shutdown_is_recorded(aiohttp_server, aiohttp_client):
+    fake, client, application = await start(
+        aiohttp_server, aiohttp_client, slow_router(0.1), dispatch={"deadline": 0.05},
+        api={"timeout": 5},
+    )  # fmt: skip
+    fake.send_delay = 3.0
+    query, body = push(keys("plain"), message("text", user=uid(), Content="s", MsgId=msgid()))
+    await deliver(client, query, body)
+    await until(lambda: fake.messages)  # the send is in flight
+    await application[DISPATCHER].drain(0.1)
+    (row,) = await application[STORE].failures()
+    assert "interrupted by the shutdown" in row["error"] and row["delivery_unknown"] is True
+
+
+async def test_replaying_a_handler_record_sends_its_reply_on_a_late_reply_account(
+    aiohttp_server, aiohttp_client
+):
+    router = Router()
+    fail = [True]
+
+    @router.message("text")
+    async def flaky(msg: TextMessage, ctx: Context) -> str:
+        if fail[0]:
+            raise RuntimeError("down")
+        await ctx.send("progress")  # the replayed handler has the API too
+        return "the answer, at last"
+
+    fake, client, application = await start(aiohttp_server, aiohttp_client, router)
+    user = uid()
+    query, body = push(keys("plain"), message("text", user=user, Content="q", MsgId=msgid()))
+    await deliver(client, query, body)
+    (row,) = await failures_of(application[STORE])
+    fail[0] = False
+    assert (await replay(application[DISPATCHER], row)).ok
+    assert [(m["touser"], m["text"]["content"]) for m in fake.messages] == [
+        (user, "progress"),
+        (user, "the answer, at last"),
+    ]

@@ -166,7 +166,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
     if bool(args.ids) == args.all:
         print("wxhook: failures replay needs record ids, or --all", file=sys.stderr)
         return 2
-    return asyncio.run(_replay_failures(config, args.ids, args.all))
+    return asyncio.run(_replay_failures(config, args.ids, args.all, args.resend_unknown))
 
 
 async def _list_failures(config: Config, limit: int, traceback: bool) -> int:
@@ -186,7 +186,9 @@ async def _list_failures(config: Config, limit: int, traceback: bool) -> int:
     return 0
 
 
-async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
+async def _replay_failures(
+    config: Config, ids: list[str], every: bool, resend_unknown: bool
+) -> int:
     from .api import WeChatAPI
     from .dispatcher import Dispatcher, replay
     from .metrics import Metrics
@@ -207,6 +209,7 @@ async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
         background_timeout=config.dispatch.background_timeout,
         state=state,
         api=api,
+        late_replies=frozenset(a.name for a in config.accounts if a.late_replies),
     )
     code = 0
     try:
@@ -235,15 +238,23 @@ async def _replay_failures(config: Config, ids: list[str], every: bool) -> int:
                 if await store.failure(failure_id) is None:
                     print(f"skipped {failure_id}: replayed by someone else meanwhile")
                     continue
-                result = await replay(dispatcher, record)
+                result = await replay(dispatcher, record, resend_unknown=resend_unknown)
                 handlers = ",".join(result.handlers) or "(none matched)"
                 if not result.ok:
                     print(f"failed {failure_id} {handlers}: {result.error}; record kept")
                     code = code or 1
-                elif await store.remove_failure(failure_id):
-                    print(f"ok {failure_id} {handlers}: handled, record removed")
                 else:
-                    print(f"ok {failure_id} {handlers}: handled; the record was already gone")
+                    try:
+                        removed = await store.remove_failure(failure_id)
+                    except StoreUnavailable as exc:
+                        print(
+                            f"ok {failure_id} {handlers}: handled, but the record could not be "
+                            f"removed ({exc}): remove it before replaying again"
+                        )
+                        code = code or 1
+                        continue
+                    gone = "record removed" if removed else "the record was already gone"
+                    print(f"ok {failure_id} {handlers}: handled, {gone}")
             finally:
                 await store.unlock(lock, owner)
     finally:
@@ -412,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     failures.add_argument("ids", nargs="*", metavar="ID", help="record ids to replay")
     failures.add_argument("--all", action="store_true", help="replay every record")
+    failures.add_argument(
+        "--resend-unknown",
+        action="store_true",
+        help="replay: also resend late replies whose first send may have reached the user",
+    )
     failures.add_argument("--limit", type=int, default=20, help="list: how many (newest first)")
     failures.add_argument("--traceback", action="store_true", help="list: include tracebacks")
     failures.set_defaults(func=cmd_failures)

@@ -359,10 +359,12 @@ def _check(config: Config) -> None:
     api = config.api
     if not api.base_url.startswith(("https://", "http://")):
         raise ConfigError(f"api.base_url must be an http(s) URL, got {api.base_url!r}")
-    if api.timeout <= 0 or api.retries < 0 or api.token_refresh_margin < 0:
+    if not 0 <= api.token_refresh_margin < 3600:
         raise ConfigError(
-            "api.timeout must be positive; api.retries and api.token_refresh_margin not negative"
+            "api.token_refresh_margin must be between 0 and 3600 seconds (tokens live 7200)"
         )
+    if api.timeout <= 0 or api.retries < 0:
+        raise ConfigError("api.timeout must be positive and api.retries not negative")
     if config.log.format not in ("text", "json"):
         raise ConfigError(f'log.format must be "text" or "json", got {config.log.format!r}')
     if not config.accounts:

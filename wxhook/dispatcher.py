@@ -8,6 +8,7 @@ import logging
 import math
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -22,9 +23,10 @@ from .core import (
     parse_message,
     render_reply,
 )
-from .core.replies import Reply, as_reply
+from .core.events import BaseEvent
+from .core.replies import NewsReply, Reply, as_reply
 from .metrics import Metrics
-from .router import Context, Handler, Router, State
+from .router import TYPING_RENEW, Context, Handler, Router, State
 from .stores import NonceGuard, Store, StoreUnavailable
 
 log = logging.getLogger("wxhook.dispatch")
@@ -77,6 +79,24 @@ class _Job:
     ttl: int
     claimed: bool
     by_api: bool  # a late reply goes out as a customer-service message
+    window_end: float = 0.0  # monotonic: WeChat accepts customer-service messages until then
+
+
+# WeChat's customer-service windows (客服消息下发规则): a user's message opens 48 hours (5
+# messages); a follow, a QR scan and the menu clicks that push an event open 1 minute (3
+# messages); other events open none, so a late reply to them could not be delivered.
+USER_MESSAGE_TYPES = frozenset(
+    {"text", "image", "voice", "video", "shortvideo", "location", "link", "file"}
+)
+ONE_MINUTE_EVENTS = frozenset({"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg"})
+_SAFETY = 2.0  # seconds kept in hand before a window closes
+
+
+def service_window(message: BaseMessage) -> float | None:
+    """Seconds after a push during which customer-service messages may answer it, or None."""
+    if isinstance(message, BaseEvent):
+        return 60.0 if message.event.lower() in ONE_MINUTE_EVENTS else None
+    return 48 * 3600.0 if message.type in USER_MESSAGE_TYPES else None
 
 
 class Dispatcher:
@@ -125,6 +145,8 @@ class Dispatcher:
         self._recorded: set[HandlerTask] = set()  # cut and recorded: never recorded twice
         self._records: set[asyncio.Task[None]] = set()  # failure records being written
         self._index: dict[int, int] | None = None
+        self._typing_tasks: dict[str, asyncio.Task[None]] = {}
+        self._sent_here: OrderedDict[str, None] = OrderedDict()  # delivery guard, store down
 
     def handler_index(self, handler: Handler) -> int:
         """The handler's position in the router (one function may be registered twice)."""
@@ -241,6 +263,7 @@ class Dispatcher:
         error: str,
         trace: str = "",
         delivery: dict[str, Any] | None = None,
+        unknown: bool = False,
     ) -> None:
         """Keep what `wxhook failures replay` needs: the message's fields and the handler."""
         entry = {
@@ -257,6 +280,7 @@ class Dispatcher:
         }
         if delivery is not None:
             entry["delivery"] = delivery  # the customer-service message that did not go out
+            entry["delivery_unknown"] = unknown  # it may have reached the user all the same
         self.metrics.failures_recorded.inc()
         try:
             await self.store.record_failure(entry)
@@ -333,7 +357,16 @@ class Dispatcher:
         if handlers and self.in_flight and self.in_flight + len(handlers) > self.max_in_flight:
             return await self._shed(message, ctx, handlers, key, ttl, claimed)
         tasks = [self._start(h, message, ctx) for h in handlers]
-        job = _Job(message, ctx, key, ttl, claimed, account in self.late_replies)
+        window = service_window(message) if account in self.late_replies else None
+        job = _Job(
+            message,
+            ctx,
+            key,
+            ttl,
+            claimed,
+            by_api=window is not None,
+            window_end=arrived + (window or 0.0) - _SAFETY,
+        )
         done = False
         try:
             done, answer = await self._select(tasks, deadline_at)
@@ -351,7 +384,7 @@ class Dispatcher:
                 "; a late reply goes out as a customer-service message" if job.by_api else "",
             )
             if job.by_api:
-                self._spawn(self._typing(job))
+                self._typing_on(job)
             return Outcome(b"", "empty", key, True, len(tasks))
         xml = answer.xml if answer is not None else b""
         if claimed:
@@ -436,16 +469,22 @@ class Dispatcher:
                 )
                 await asyncio.wait(cut, timeout=1.0)
         if late:
-            await self._late(job, None)
+            # One may have finished while the others were being cut: its answer still counts.
+            done, answer = decided(tasks)
+            await self._late(job, answer if done else None)
 
     async def _late(self, job: _Job, answer: Answer | None) -> None:
         """The reply of a push answered empty at the deadline, now that it is known."""
         if job.by_api:
             if job.claimed:
                 await self._complete(job.key, b"", job.ttl)  # retries: the API delivers it
+            typing = self._typing_tasks.pop(job.key, None)
+            if typing is not None:
+                typing.cancel()
+                await asyncio.wait([typing])  # "typing" must not land after the answer
             if answer is not None:
                 await self._deliver(job, answer)
-            elif self.api is not None:
+            elif typing is not None:
                 await self._typing(job, on=False)
             return
         if job.claimed:
@@ -454,28 +493,55 @@ class Dispatcher:
             await self._complete(job.key, answer.xml if answer is not None else b"", job.ttl)
 
     async def _deliver(self, job: _Job, answer: Answer) -> None:
-        """Send a late reply to the user who sent the message; record it if that fails."""
+        """Send a late reply to the user who sent the message, once; record it if that fails."""
         assert self.api is not None
         account = job.ctx.account
-        payload: dict[str, Any] | None = None
         try:
             payload = custom_message(job.message.source, answer.reply)
-            await self.api.send(account, payload)
-        except Exception as exc:
-            self.metrics.late_replies.labels(account, "failed").inc()
-            log.error(
-                "late reply of %s could not be sent (dedup key %s): %s",
+        except ReplyError as exc:
+            await self._undelivered(job, answer, f"not a customer-service message: {exc}", None)
+            return
+        if isinstance(answer.reply, NewsReply) and len(answer.reply.articles) > 1:
+            log.warning(
+                "late reply of %s: a customer-service news message carries one article, %d dropped",
+                answer.handler.name,
+                len(answer.reply.articles) - 1,
+            )
+        if self._clock() > job.window_end:
+            why = "WeChat's window for answering this push had closed (1 minute for events)"
+            await self._undelivered(job, answer, why, payload)
+            return
+        if not await self._first_delivery(job):
+            log.info(
+                "late reply of %s already sent by another delivery (%s)",
                 answer.handler.name,
                 job.key,
-                exc,
-                exc_info=not isinstance(exc, WeChatAPIError),
             )
-            await self._record(
-                answer.handler,
-                job.message,
-                job.ctx,
-                f"late reply not sent: {type(exc).__name__}: {exc}",
-                delivery=payload,
+            return
+        try:
+            await self.api.send(account, payload)
+        except asyncio.CancelledError:
+            # Shut down while sending: whether WeChat got it is unknown; keep it, marked so.
+            self._spawn_record(
+                self._record(
+                    answer.handler,
+                    job.message,
+                    job.ctx,
+                    "late reply interrupted by the shutdown (outcome unknown)",
+                    delivery=payload,
+                    unknown=True,
+                )
+            )
+            raise
+        except Exception as exc:
+            unknown = isinstance(exc, WeChatAPIError) and exc.unknown
+            await self._undelivered(
+                job,
+                answer,
+                f"{type(exc).__name__}: {exc}",
+                payload,
+                unknown=unknown,
+                trace=not isinstance(exc, WeChatAPIError),
             )
             return
         self.metrics.late_replies.labels(account, "sent").inc()
@@ -484,6 +550,60 @@ class Dispatcher:
             answer.handler.name,
             job.key,
         )
+
+    async def _first_delivery(self, job: _Job) -> bool:
+        """True for the one delivery of a push that may send its late reply (a retry that ran the
+        handlers again while the store was down must not send a second copy)."""
+        try:
+            return await self.store.lock("sent:" + job.key, "sent", ttl=job.ttl)
+        except StoreUnavailable as exc:
+            self._store_failed("delivery_guard", exc)
+            if job.key in self._sent_here:
+                return False
+            self._sent_here[job.key] = None
+            while len(self._sent_here) > 10_000:
+                self._sent_here.popitem(last=False)
+            return True
+
+    async def _undelivered(
+        self,
+        job: _Job,
+        answer: Answer,
+        why: str,
+        payload: dict[str, Any] | None,
+        *,
+        unknown: bool = False,
+        trace: bool = False,
+    ) -> None:
+        account = job.ctx.account
+        self.metrics.late_replies.labels(account, "failed").inc()
+        log.error(
+            "late reply of %s not delivered (dedup key %s): %s",
+            answer.handler.name,
+            job.key,
+            why,
+            exc_info=trace,
+        )
+        await self._record(
+            answer.handler,
+            job.message,
+            job.ctx,
+            f"late reply not sent: {why}",
+            delivery=payload,
+            unknown=unknown,
+        )
+
+    def _typing_on(self, job: _Job) -> None:
+        task = asyncio.get_running_loop().create_task(self._keep_typing(job))
+        self._typing_tasks[job.key] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _keep_typing(self, job: _Job) -> None:
+        """ "Typing" from the deadline until the answer, renewed while WeChat would drop it."""
+        while self._clock() < job.window_end:
+            await self._typing(job)
+            await asyncio.sleep(TYPING_RENEW)
 
     async def _typing(self, job: _Job, *, on: bool = True) -> None:
         """Best effort: "对方正在输入" while a late reply is being made."""
@@ -537,14 +657,15 @@ class Dispatcher:
         others = [t for t in running if t not in self._records]
         for task in others:
             task.cancel()
+        if others:
+            # Let them take the cancellation (a delivery cut mid-send records itself), but a
+            # handler that swallows cancellation must not hold the shutdown forever.
+            await asyncio.wait(others, timeout=1.0)
         records = {t for t in self._records if not t.done()}
         if records:
             _, late = await asyncio.wait(records, timeout=5.0)
             for task in late:
                 task.cancel()  # _record logs the entry it could not store
-        if others:
-            # A handler that swallows cancellation must not hold the shutdown forever.
-            await asyncio.wait(others, timeout=1.0)
         return sorted(t.get_name() for t in handlers)
 
 
@@ -557,14 +678,26 @@ class Replayed:
     error: str = ""
 
 
-async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
+async def replay(
+    dispatcher: Dispatcher, record: dict[str, Any], *, resend_unknown: bool = False
+) -> Replayed:
     """Run a recorded message through the handler that failed (or, for a message that was
     never started, through every handler that matches it), bounded by background_timeout.
 
-    A reply is not sent anywhere: the request it answered is long gone.
+    The request is long gone, so a reply cannot be passive: on an account with late replies
+    it is sent as a customer-service message (the replay fails if that send fails), else it is
+    dropped. A record of a late reply that was not sent is sent again — unless it may have
+    reached the user already (`delivery_unknown`), which needs `resend_unknown`.
     """
     delivery = record.get("delivery")
     if isinstance(delivery, dict):
+        if record.get("delivery_unknown") and not resend_unknown:
+            return Replayed(
+                False,
+                (str(record.get("handler", "")),),
+                "the first send may have reached the user (its outcome is unknown); "
+                "replay with --resend-unknown to send it anyway",
+            )
         return await _redeliver(dispatcher, record, delivery)
     raw = record.get("raw")
     if not isinstance(raw, dict):
@@ -581,6 +714,8 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
             handler_log, {"account": account, "dedup_key": key, "replay": True}
         ),
         state=dispatcher.state,
+        user=message.source,
+        api=dispatcher.api,
     )
     name = str(record.get("handler", ""))
     index = record.get("handler_index", -1)
@@ -598,7 +733,10 @@ async def replay(dispatcher: Dispatcher, record: dict[str, Any]) -> Replayed:
         try:
             async with asyncio.timeout(dispatcher.background_timeout or None):
                 reply = as_reply(await handler(message, ctx))
-            render_reply(reply, message, now=int(dispatcher._wall()))
+            xml = render_reply(reply, message, now=int(dispatcher._wall()))
+            if xml and reply is not None and account in dispatcher.late_replies:
+                assert dispatcher.api is not None
+                await dispatcher.api.send(account, custom_message(message.source, reply))
         except TimeoutError:
             return Replayed(False, names, f"{handler.name}: still running after background_timeout")
         except Exception as exc:

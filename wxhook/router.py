@@ -24,6 +24,7 @@ from .filters import Filter, account, event_key, text_equals, text_matches
 if TYPE_CHECKING:
     from .api import WeChatAPI
 
+TYPING_RENEW = 14.0  # seconds: WeChat shows "typing" for 15 s
 HandlerResult: TypeAlias = Reply | str | None
 HandlerFunc: TypeAlias = Callable[..., Awaitable[HandlerResult]]
 Hook: TypeAlias = Callable[["State"], Awaitable[None]]
@@ -55,6 +56,7 @@ class Context:
     state: State = field(default_factory=State)
     user: str = ""  # the sender's OpenID (FromUserName)
     api: WeChatAPI | None = None
+    _typing_blocks: int = field(default=0, init=False, repr=False)
 
     def time_left(self) -> float:
         """Seconds until the response is sent (negative once it has been)."""
@@ -74,18 +76,36 @@ class Context:
         WeChat accepts these within 48 hours of the user's last message to the account. Raises
         WeChatAPIError with WeChat's code if it refuses (e.g. 45015 after 48 hours).
         """
-        await self._api().send(self.account, custom_message(to or self.user, reply))
+        api = self._api()
+        await api.send(self.account, custom_message(to or self.user, reply))
+        if self._typing_blocks and (to is None or to == self.user):
+            await self._typing(api, on=True)  # a message ends the typing status: show it again
 
     @contextlib.asynccontextmanager
     async def typing(self) -> AsyncIterator[None]:
-        """Show "对方正在输入" to the sender while the block runs (best effort: a refusal of
-        the typing status is logged, never raised)."""
+        """Show "对方正在输入" to the sender while the block runs, renewed every 14 s (WeChat
+        shows it for 15 s) and after each ctx.send; best effort: a refusal of the typing status
+        is logged, never raised."""
+        import asyncio  # here: `import wxhook` keeps the protocol core free of asyncio
+
         api = self._api()
         await self._typing(api, on=True)
+        self._typing_blocks += 1
+        renew = asyncio.get_running_loop().create_task(self._keep_typing(api))
         try:
             yield
         finally:
+            self._typing_blocks -= 1
+            renew.cancel()
+            await asyncio.wait([renew])
             await self._typing(api, on=False)
+
+    async def _keep_typing(self, api: WeChatAPI) -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(TYPING_RENEW)
+            await self._typing(api, on=True)
 
     async def _typing(self, api: WeChatAPI, *, on: bool) -> None:
         try:

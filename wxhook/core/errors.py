@@ -91,13 +91,19 @@ class ReplyError(WxhookError, ValueError):
 
 
 class WeChatAPIError(WxhookError):
-    """WeChat refused a call (errcode, errmsg), or it could not be reached (code -2)."""
+    """WeChat refused a call (errcode, errmsg), or it could not be reached (code -2).
 
-    def __init__(self, code: int, message: str, *, api: str = "") -> None:
-        super().__init__(f"{api}: {code} {message}" if api else f"{code} {message}")
+    `unknown` is True when the request may have been carried out all the same (a timeout, a
+    5xx, an unreadable answer): a message may have reached the user, so it is not resent blindly.
+    """
+
+    def __init__(self, code: int, message: str, *, api: str = "", unknown: bool = False) -> None:
+        text = f"{code} {message}" + (" (outcome unknown)" if unknown else "")
+        super().__init__(f"{api}: {text}" if api else text)
         self.code = code
         self.message = message
         self.api = api
+        self.unknown = unknown
 
 
 class LateRepliesUnavailable(WxhookError):
