@@ -97,7 +97,7 @@ def test_check_config_ok_and_errors(tmp_path: Path):
     )
     ok = run_cli("check-config", "--config", str(good), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "1 handler(s)" in ok.stdout
+    assert "1 handler(s)" in ok.stdout and ok.stdout.rstrip().endswith("store memory://")
 
     broken = tmp_path / "broken.toml"
     broken.write_text(
@@ -120,3 +120,13 @@ def test_example_config_is_valid(tmp_path: Path):
     root = Path(__file__).resolve().parents[1]
     ok = run_cli("check-config", "--config", str(root / "config.example.toml"), cwd=root)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_store_urls_are_logged_without_credentials():
+    from wxhook.cli import redacted
+
+    assert redacted("memory://") == "memory://"
+    assert redacted("redis://:s3cret@redis:6379/0") == "redis://redis:6379/0"
+    assert redacted("rediss://u:pw@h:6380/1?password=x&ssl_ca_certs=/ca.pem") == (
+        "rediss://h:6380/1?ssl_ca_certs=/ca.pem"
+    )

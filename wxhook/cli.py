@@ -48,6 +48,8 @@ def _load(args: argparse.Namespace) -> Config:
 
 def redacted(url: str) -> str:
     """The store URL without credentials, for logs."""
+    if url.startswith("memory://"):
+        return url
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     query = "&".join(
