@@ -253,7 +253,8 @@ class Dispatcher:
                 )
             return None
         finally:
-            self.metrics.handler_seconds.labels(handler.name).observe(self._clock() - started)
+            elapsed = self._clock() - started
+            self.metrics.child(self.metrics.handler_seconds, handler.name).observe(elapsed)
 
     async def _record(
         self,
@@ -330,8 +331,12 @@ class Dispatcher:
 
         claimed = False
         try:
-            async with asyncio.timeout(max(deadline_at - self._clock(), 0)):
+            left = deadline_at - self._clock()
+            if self.store.bound < left:  # the store's own timeouts end it in time: no timer
                 existing = await self.store.claim(key, self.pending_ttl, guard=guard)
+            else:
+                async with asyncio.timeout(max(left, 0)):
+                    existing = await self.store.claim(key, self.pending_ttl, guard=guard)
             claimed = existing is None
         except (StoreUnavailable, TimeoutError) as exc:
             self._store_failed("claim", exc)  # fail open: handle it, never drop it

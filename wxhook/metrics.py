@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -15,6 +16,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as mp
 
 from .core import BaseEvent, BaseMessage, UnknownEvent, UnknownMessage
+
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 # Label values come from signed pushes only, but a type WeChat invents must not grow the series
 # without bound.
@@ -35,6 +38,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._unknown_seen: set[tuple[str, str]] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.requests = Counter(
             "wxhook_requests",
@@ -131,6 +135,15 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, looked up once (label values here are bounded: accounts,
+        known types, handler names, reasons)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def observe_type(self, message: BaseMessage) -> tuple[str, str]:
         """(msg_type, event) label values for a push, counting it if wxhook has no class for it.

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -46,7 +46,9 @@ STORE = web.AppKey("store", Store)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 API = web.AppKey("api", WeChatAPI)
 
-XML = "application/xml"
+# Built once: aiohttp would otherwise build and parse the Content-Type header per response.
+XML_HEADERS = {"Content-Type": "application/xml; charset=utf-8"}
+EMPTY_HEADERS = {"Content-Type": "text/plain"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +59,27 @@ class Endpoint:
     keys: AccountKeys
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """GET is the URL verification; POST is a push."""
-        if request.method == "GET":
-            return await self._get(request)
-        return await self._post(request)
+        """GET is the URL verification; POST is a push. Whatever goes wrong, WeChat gets an
+        answer that neither retries nor shows an error (never a 500)."""
+        try:
+            if request.method == "GET":
+                return await self._get(request)
+            return await self._post(request)
+        except Exception:
+            log.exception("unexpected error on %s %s; answered empty", request.method, request.path)
+            return web.Response(body=b"", headers=EMPTY_HEADERS)
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         metrics = request.app[METRICS]
         try:
             echostr = verify_url(self.keys, request.query, now=time.time())
         except SignatureError as exc:
-            metrics.requests.labels(self.account.name, "", "", "rejected", "signature").inc()
+            metrics.child(
+                metrics.requests, self.account.name, "", "", "rejected", "signature"
+            ).inc()
             log.warning("GET %s refused: %s", request.path, exc)
             return web.Response(status=exc.status, text="invalid signature")
-        metrics.requests.labels(self.account.name, "verify", "", "replied", "").inc()
+        metrics.child(metrics.requests, self.account.name, "verify", "", "replied", "").inc()
         log.info("URL verification for account %s answered", self.account.name)
         return web.Response(text=echostr, content_type="text/plain")
 
@@ -84,8 +93,11 @@ class Endpoint:
             if request.content_length is not None and request.content_length > limit:
                 raise BodyTooLarge(f"body of {request.content_length} bytes over {limit}")
             try:
-                async with asyncio.timeout(config.server.read_timeout):
+                if request.content.is_eof():  # all here already (a push fits in one packet)
                     body = await request.read()
+                else:
+                    async with asyncio.timeout(config.server.read_timeout):
+                        body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise BodyTooLarge(f"body over server.max_body_bytes={limit}") from None
             except TimeoutError:
@@ -125,25 +137,26 @@ class Endpoint:
             payload = b""
         latency = time.monotonic() - arrived
         label = outcome.outcome if outcome.outcome in ("duplicate", "shed") or payload else "empty"
-        metrics.requests.labels(name, msg_type, event, label, "").inc()
-        metrics.request_seconds.labels(name).observe(latency)
-        access.info(
-            "callback",
-            extra={
-                "fields": {
-                    "account": name,
-                    "type": message.type,
-                    "event": getattr(message, "event", ""),
-                    "dedup_key": outcome.dedup_key,
-                    "outcome": label,
-                    "handlers": outcome.handlers,
-                    "latency_ms": round(latency * 1000, 1),
-                }
-            },
-        )
+        metrics.child(metrics.requests, name, msg_type, event, label, "").inc()
+        metrics.child(metrics.request_seconds, name).observe(latency)
+        if access.isEnabledFor(logging.INFO):
+            access.info(
+                "callback",
+                extra={
+                    "fields": {
+                        "account": name,
+                        "type": message.type,
+                        "event": event,
+                        "dedup_key": outcome.dedup_key,
+                        "outcome": label,
+                        "handlers": outcome.handlers,
+                        "latency_ms": round(latency * 1000, 1),
+                    }
+                },
+            )
         if not payload:
-            return web.Response(body=b"", content_type="text/plain")
-        return web.Response(body=payload, content_type=XML, charset="utf-8")
+            return web.Response(body=b"", headers=EMPTY_HEADERS)
+        return web.Response(body=payload, headers=XML_HEADERS)
 
     def _guard(self, decoded: Decoded, body: bytes, config: Config) -> NonceGuard:
         # Plain mode's signature leaves the body uncovered: remember which body each signed URL
@@ -185,7 +198,7 @@ class Endpoint:
             reason = "timeout"
         else:
             reason = "bad_request"
-        metrics.requests.labels(self.account.name, "", "", "rejected", reason).inc()
+        metrics.child(metrics.requests, self.account.name, "", "", "rejected", reason).inc()
         # The reason goes to the log with its hint; the client gets a short line, no traceback.
         access.warning(
             "rejected",
@@ -222,21 +235,12 @@ async def metrics_view(request: web.Request) -> web.Response:
     """Prometheus exposition."""
     metrics = request.app[METRICS]
     metrics.loop_tasks.set(len(asyncio.all_tasks()))
-    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
-
-
-@web.middleware
-async def never_500(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Whatever goes wrong, WeChat gets an answer that neither retries nor shows an error."""
     try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unexpected error on %s %s; answered empty", request.method, request.path)
-        return web.Response(body=b"", content_type="text/plain")
+        body = metrics.render()
+    except Exception:  # e.g. an unreadable multiprocess file: say so, never a 500
+        log.exception("rendering /metrics failed")
+        return web.Response(status=503, text="metrics unavailable\n")
+    return web.Response(body=body, headers={"Content-Type": metrics.content_type})
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -271,7 +275,7 @@ def create_app(
     metrics: Metrics | None = None,
 ) -> web.Application:
     """The aiohttp application for a validated Config (plugins loaded unless a router is given)."""
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[never_500])
+    app = web.Application(client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[ROUTER] = router if router is not None else load_plugins(config.plugins.modules)
     app[METRICS] = metrics if metrics is not None else Metrics()

@@ -46,6 +46,10 @@ class NonceGuard:
 class Store(Protocol):
     """Atomic claims, stored replies, and recorded failures."""
 
+    # The longest a store call may take before it fails by itself (its own timeouts): callers
+    # with more time left than this need no timer of their own.
+    bound: float
+
     async def claim(
         self, key: str, ttl: int, *, guard: NonceGuard | None = None
     ) -> Existing | None:

@@ -19,6 +19,8 @@ LOCK_PREFIX = "lock|"
 class MemoryStore:
     """Dedup within one process; duplicates wait on an asyncio.Event, not by polling."""
 
+    bound = 0.0  # nothing here waits
+
     def __init__(
         self,
         *,

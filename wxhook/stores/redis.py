@@ -57,8 +57,11 @@ def _existing(value: object, mine: bytes = b"") -> Existing | None:
 class RedisStore:
     """SET NX EX claims: the first delivery owns a key; retries find its reply there."""
 
-    def __init__(self, client: aioredis.Redis, *, failures_max: int = 1000) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, failures_max: int = 1000, bound: float = 2.0
+    ) -> None:
         self._client = client
+        self.bound = bound
         self._failures_max = failures_max
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
         self._guarded = client.register_script(_GUARDED_CLAIM)
@@ -86,7 +89,9 @@ class RedisStore:
         if config.password:
             kwargs["password"] = config.password
         client = aioredis.Redis.from_url(config.url, **kwargs)
-        return cls(client, failures_max=config.failures_max)
+        # A command: connect and reply timeouts, twice with the retry on a dead connection.
+        bound = 2 * (config.connect_timeout + config.socket_timeout)
+        return cls(client, failures_max=config.failures_max, bound=bound)
 
     async def claim(
         self, key: str, ttl: int, *, guard: NonceGuard | None = None
