@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from wxhook.core import parse_message, parse_xml
 from wxhook.logs import JsonFormatter, TextFormatter
 from wxhook.metrics import MAX_UNKNOWN_LABELS, Metrics
@@ -37,3 +39,42 @@ def test_unknown_type_labels_are_bounded():
     assert len(labels) == MAX_UNKNOWN_LABELS + 1 and ("other", "other") in labels
     known = parse_message(parse_xml(message("text", Content="x")))
     assert metrics.observe_type(known) == ("text", "")
+
+
+def test_batching_handler_writes_whole_lines_in_few_writes():
+    import os
+
+    from wxhook.logs import BatchingHandler
+
+    read, write = os.pipe()
+    handler = BatchingHandler(write, interval=3600)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("wxhook.test.batching")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for i in range(5):
+        logger.info("line %d", i)
+    os.set_blocking(read, False)
+    with pytest.raises(BlockingIOError):  # nothing written yet: no write per line
+        os.read(read, 65536)
+    logger.warning("now")  # a warning goes out at once, with what came before it
+    out = os.read(read, 65536).decode()
+    assert [line.split(" ", 4)[-1] for line in out.splitlines()] == [
+        *(f"line {i}" for i in range(5)),
+        "now",
+    ]
+    long = "x" * 3000
+    for _ in range(3):
+        logger.info(long)
+    handler.flush()
+    chunks = []
+    while True:
+        try:
+            chunks.append(os.read(read, 65536))
+        except BlockingIOError:
+            break
+    assert all(c.endswith(b"\n") for c in chunks)  # each write ends on a line
+    assert b"".join(chunks).count(long.encode()) == 3
+    os.close(read)
+    os.close(write)

@@ -30,6 +30,7 @@ from .core import (
     verify_url,
 )
 from .dispatcher import Dispatcher
+from .logs import flush_logs
 from .metrics import Metrics
 from .plugins import load_plugins
 from .router import Router, State
@@ -247,7 +248,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config, state, router, store = app[CONFIG], app[STATE], app[ROUTER], app[STORE]
     for hook in router.hooks("startup"):
         await hook(state)
+    flush_logs()  # the start-up lines are out by the time the first request is served
+    flusher = asyncio.get_running_loop().create_task(_flush_logs_periodically())
     yield
+    flusher.cancel()
     cut = await app[DISPATCHER].drain(config.server.shutdown_grace)
     if cut:
         log.error(
@@ -262,9 +266,17 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await hook(state)
         except Exception:
             log.exception("a shutdown hook failed")
+    flush_logs()
     if API in app:
         await app[API].close()
     await store.close()
+
+
+async def _flush_logs_periodically() -> None:
+    # Log lines are written in batches; this bounds how long one waits in a quiet moment.
+    while True:
+        await asyncio.sleep(0.25)
+        flush_logs()
 
 
 def create_app(
