@@ -29,11 +29,10 @@ _BOM = b"\xef\xbb\xbf"
 # hostile input included, goes to expat below.
 _WS = "[ \t\n]*"
 # One child: its name, then either the content of one CDATA section (up to the first "]]>") or
-# plain text. CR (expat normalises it), U+FFFE and U+FFFF (expat refuses them) leave the shape.
+# plain text.
 _CHILD = (
     rf"<([A-Za-z_][A-Za-z0-9_.-]*)>"
-    rf"(?:{_WS}<!\[CDATA\[((?:[^\]\r\ufffe\uffff]++|\](?!\]>))*+)\]\]>{_WS}"
-    rf"|([^<&\]\r\ufffe\uffff]*+))</\1>"
+    rf"(?:{_WS}<!\[CDATA\[((?:[^\]]++|\](?!\]>))*+)\]\]>{_WS}|([^<&\]]*+))</\1>"
 )
 # Between the root's tags: children, whitespace, and anything else captured as the 4th group
 # (then the document is not flat). One pass checks the shape and reads the values.
@@ -49,7 +48,9 @@ def clean_bytes(body: bytes) -> bytes:
 
 def clean_text(text: str) -> str:
     """Drop the characters XML 1.0 cannot carry, so rendered output always parses."""
-    return _C0_TEXT.sub("", text)
+    # Printable text holds none of them (controls, surrogates and noncharacters are not
+    # printable): the common case skips the substitution.
+    return text if text.isprintable() else _C0_TEXT.sub("", text)
 
 
 def _parse_flat(body: bytes) -> XmlDict | None:
@@ -60,6 +61,9 @@ def _parse_flat(body: bytes) -> XmlDict | None:
         return None
     text = text.rstrip(" \t\n")
     if not (text.startswith("<xml>") and text.endswith("</xml>")):
+        return None
+    # CR would need expat's line-end normalisation; U+FFFE and U+FFFF are not XML characters.
+    if "\r" in text or "\ufffe" in text or "\uffff" in text:
         return None
     doc: XmlDict = {}
     for name, in_cdata, plain, other in _FLAT_CHILDREN.findall(text, 5, len(text) - 6):
@@ -184,14 +188,18 @@ def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
 
 def cdata(text: str) -> str:
     """Wrap text in CDATA; a `]]>` inside is split across two sections (PROTOCOL.md 5)."""
-    return "<![CDATA[" + clean_text(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    if not text.isprintable():  # clean_text, inlined: this runs for every rendered value
+        text = _C0_TEXT.sub("", text)
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def render_fields(fields: Fields) -> str:
     """Render element name -> value in order."""
     out: list[str] = []
     for name, value in fields.items():
-        if isinstance(value, list):
+        if isinstance(value, str):  # the common case first
+            out.append(f"<{name}>{cdata(value)}</{name}>")
+        elif isinstance(value, list):
             out.extend(f"<{name}>{render_fields(item)}</{name}>" for item in value)
         elif isinstance(value, dict):
             out.append(f"<{name}>{render_fields(value)}</{name}>")
