@@ -192,11 +192,15 @@ class Bench:
         self.flush_redis()
         port = free_port()
         log = (self.workdir / f"{server}-{mode}.log").open("wb")
+        env = dict(os.environ)
+        if server == "wxhook" and self.args.wxhook_path is not None:
+            env["PYTHONPATH"] = str(self.args.wxhook_path.resolve())
         proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CORE, *self.command(server, mode, port)],
             stdout=log,
             stderr=log,
             cwd=HERE / "servers",
+            env=env,
         )
         try:
             wait_port(port, proc)
@@ -346,12 +350,16 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
                 "p50_ms": statistics.median(r.p50_ms for r in mine),
                 "p99_ms": statistics.median(r.p99_ms for r in mine),
                 "peak_rss_mb": max(r.peak_rss_mb for r in mine),
+                "cpu_us_per_request": statistics.median(r.cpu_us_per_request for r in mine),
                 "rounds": [round(r.rps) for r in mine],
             }
         w, b, p = row["wxhook"], row["bare"], row["wechatpy"]
         row["ratios"] = {
             "wxhook/bare": w["rps"] / b["rps"],
             "wxhook/wechatpy": w["rps"] / p["rps"],
+            # CPU per request does not depend on whether the load generator kept up.
+            "cpu wechatpy/wxhook": p["cpu_us_per_request"] / w["cpu_us_per_request"],
+            "cpu bare/wxhook": b["cpu_us_per_request"] / w["cpu_us_per_request"],
             "p99 limit ms (1.5 x bare + 5)": 1.5 * b["p99_ms"] + 5,
         }
         table[mode] = row
@@ -360,8 +368,8 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
 
 def print_table(table: dict[str, Any]) -> str:
     lines = [
-        "| mode | server | req/s | p50 ms | p99 ms | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|",
+        "| mode | server | req/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     names = {
         "bare": "bare aiohttp (ceiling)",
@@ -373,12 +381,13 @@ def print_table(table: dict[str, Any]) -> str:
             r = table[mode][server]
             lines.append(
                 f"| {mode} | {names[server]} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
-                f"{r['p99_ms']:.2f} | {r['peak_rss_mb']:.0f} |"
+                f"{r['p99_ms']:.2f} | {r['peak_rss_mb']:.0f} | {r['cpu_us_per_request']:.0f} |"
             )
     lines += [
         "",
-        "| mode | wxhook/bare | wxhook/wechatpy | wxhook p99 vs limit |",
-        "|---|---:|---:|---|",
+        "| mode | req/s wxhook/bare | req/s wxhook/wechatpy | CPU per request wechatpy/wxhook "
+        "| wxhook p99 vs 1.5 × bare + 5 ms |",
+        "|---|---:|---:|---:|---|",
     ]
     for mode in MODES:
         ratios = table[mode]["ratios"]
@@ -386,6 +395,7 @@ def print_table(table: dict[str, Any]) -> str:
         p99 = table[mode]["wxhook"]["p99_ms"]
         lines.append(
             f"| {mode} | {ratios['wxhook/bare']:.2f} | {ratios['wxhook/wechatpy']:.2f} | "
+            f"{ratios['cpu wechatpy/wxhook']:.2f} | "
             f"{p99:.1f} ms {'<=' if p99 <= limit else '>'} {limit:.1f} ms |"
         )
     text = "\n".join(lines)
@@ -457,6 +467,12 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO", help="wxhook's log.level")
     parser.add_argument(
         "--profile", nargs="*", default=[], choices=SERVERS, help="py-spy these servers"
+    )
+    parser.add_argument(
+        "--wxhook-path",
+        type=Path,
+        default=None,
+        help="run wxhook from this source tree (its parent of wxhook/): A/B a change",
     )
     parser.add_argument("--smoke", action="store_true", help="only start each server and check")
     parser.add_argument("--soak", type=int, default=0, help="wxhook RSS over N pushes per mode")
