@@ -1,8 +1,10 @@
 -- wrk script: replays a pool of pre-built, distinct, signed (and in safe mode encrypted) pushes.
--- Usage: wrk -t1 -c32 -d10s -s bench/requests.lua URL -- POOL_FILE [cycle|once]
+-- Usage: wrk -t1 -c32 -d10s -s bench/requests.lua URL -- POOL_FILE [cycle|once|drain]
 -- POOL_FILE has one push per line: "<path and query>\t<body>". In "once" mode (servers that
 -- dedup) no push is sent twice: the thread stops when the pool is used up. At the end a line
 -- "JSON {...}" reports requests, duration, latency percentiles and what the responses held.
+-- "drain" (one thread only) sends the pool once and exits as soon as every push is answered,
+-- with the counters but no latencies: wrk itself would wait for -d whatever its threads do.
 
 -- Globals, not locals: done() reads the counters of each thread with thread:get().
 pool, size, next_index = {}, 0, 0
@@ -17,7 +19,8 @@ function init(args)
     pool[size] = wrk.format("POST", path, {["Content-Type"] = "text/xml"}, body)
   end
   file:close()
-  once = args[2] == "once"
+  once = args[2] == "once" or args[2] == "drain"
+  drain = args[2] == "drain"
 end
 
 function request()
@@ -43,6 +46,13 @@ function response(status, headers, body)
     replies = replies + 1
   end
   if once and answered >= size then
+    if drain then
+      io.write(string.format(
+        'JSON {"requests": %d, "non200": %d, "replies": %d, "empty": %d, "repeated": %d}\n',
+        answered, non200, replies, empty, repeated))
+      io.flush()
+      os.exit(0)
+    end
     wrk.thread:stop()
   end
 end

@@ -231,7 +231,9 @@ class Bench:
             if not ok:
                 raise AssertionError(f"{server}/{mode}: wrong answer to {kind}: {answer[:200]!r}")
 
-    def wrk(self, port: int, pool_file: Path, seconds: float, *, once: bool) -> dict[str, Any]:
+    def wrk(
+        self, port: int, pool_file: Path, seconds: float, *, once: bool, drain: bool = False
+    ) -> dict[str, Any]:
         cmd = [
             "taskset",
             "-c",
@@ -247,7 +249,7 @@ class Bench:
             f"http://127.0.0.1:{port}/",
             "--",
             str(pool_file),
-            "once" if once else "cycle",
+            "drain" if drain else "once" if once else "cycle",
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         line = next(x for x in out.splitlines() if x.startswith("JSON "))
@@ -314,6 +316,8 @@ class Bench:
             f"non-200 {run.non200}  replies {run.replies}",
             flush=True,
         )
+        if server != "bare" and result["requests"] >= self.args.pool:
+            print(f"  !! {server}/{mode} used up the pool: req/s understated, raise --pool")
         if run.non200 or result["connect_errors"] or result["read_errors"] or result["timeouts"]:
             print(f"  !! errors in {server}/{mode}: {result}", flush=True)
         return run
@@ -325,12 +329,12 @@ class Bench:
         samples: list[tuple[int, float]] = []
         with self.server("wxhook", mode) as (port, proc):
             self.check("wxhook", mode, port)
-            self.wrk(port, big, 600, once=True)  # the first pass warms everything up
+            self.wrk(port, big, 3600, once=True, drain=True)  # the first pass warms up
             self.flush_redis()
             done = 0
             samples.append((done, rss_mb(proc.pid)[0]))
             while done < total:
-                result = self.wrk(port, big, 600, once=True)
+                result = self.wrk(port, big, 3600, once=True, drain=True)
                 self.flush_redis()
                 done += result["requests"]
                 samples.append((done, rss_mb(proc.pid)[0]))
@@ -474,6 +478,9 @@ def main() -> None:
         default=None,
         help="run wxhook from this source tree (its parent of wxhook/): A/B a change",
     )
+    parser.add_argument(
+        "--only", nargs="*", default=[], choices=SERVERS, help="load only these (no ratios)"
+    )
     parser.add_argument("--smoke", action="store_true", help="only start each server and check")
     parser.add_argument("--soak", type=int, default=0, help="wxhook RSS over N pushes per mode")
     parser.add_argument("--out", type=Path, default=RESULTS / "sidebyside.json")
@@ -509,14 +516,22 @@ def main() -> None:
             for r in range(args.rounds):  # interleaved, so machine noise hits every case alike
                 print(f"round {r + 1}/{args.rounds}", flush=True)
                 for mode in MODES:
-                    for server in SERVERS:
+                    for server in args.only or SERVERS:
                         runs.append(bench.measure(server, mode, pools))
-            table = summarise(runs)
+            complete = bool(runs) and not args.only
+            table = summarise(runs) if complete else {}
             soak = [bench.soak(mode, args.soak) for mode in MODES] if args.soak else []
         finally:
             if bench.redis is not None:
                 stop(bench.redis)
-    text = print_table(table)
+    text = print_table(table) if table else ""
+    for mode in MODES if not table else ():
+        for server in SERVERS:
+            mine = [r for r in runs if r.server == server and r.mode == mode]
+            if mine:
+                rps = statistics.median(r.rps for r in mine)
+                cpu = statistics.median(r.cpu_us_per_request for r in mine)
+                print(f"median {server} {mode}: {rps:,.0f} req/s, {cpu:.0f} CPU µs/request")
     for s in soak:
         print(f"wxhook {s['mode']}: RSS grew {s['growth_mb']:.1f} MB over {s['requests']:,} pushes")
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -535,8 +550,9 @@ def main() -> None:
         "runs": [asdict(r) for r in runs],
     }
     args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    chart(table, args.out.with_suffix(".svg"))
-    print(f"wrote {args.out} and {args.out.with_suffix('.svg')}")
+    if table:
+        chart(table, args.out.with_suffix(".svg"))
+    print(f"wrote {args.out}" + (f" and {args.out.with_suffix('.svg')}" if table else ""))
 
 
 if __name__ == "__main__":

@@ -45,10 +45,11 @@ class BaseMessage:
     def from_raw(cls, raw: Mapping[str, XmlValue], **overrides: Any) -> Self:
         """Build from a parsed document; `raw` keeps every field as received."""
         view = MappingProxyType(raw) if isinstance(raw, dict) else MappingProxyType(dict(raw))
-        if cls not in _BUILDERS:
-            _BUILDERS[cls] = _builder(cls)
-        fast = _BUILDERS[cls]
-        if fast is not None and overrides.keys() <= fast[1]:
+        try:
+            fast = _BUILDERS[cls]
+        except KeyError:
+            fast = _BUILDERS[cls] = _builder(cls)
+        if fast is not None and (not overrides or overrides.keys() <= fast[1]):
             try:
                 return fast[0](raw, view, overrides)  # type: ignore[no-any-return]
             except ParseError:

@@ -1,4 +1,4 @@
-"""Auto-pipelining for redis.asyncio: the commands of concurrent requests share one round trip.
+"""Auto-pipelining for a Redis client: the commands of concurrent requests share one round trip.
 
 Every push costs one awaited Redis command (the dedup claim) and one in the background (the
 stored reply). Sent one by one, each takes a pooled connection, a write, a read and a release;
@@ -6,6 +6,9 @@ under load, many pushes are in the same event-loop turn at once. `Batcher.execut
 command and flushes everything queued in that turn as one non-transactional pipeline: one
 write, one read of all the replies, and one connection for the lot. Each caller still gets its
 own reply or its own error, exactly as if it had sent the command alone.
+
+The client is anything with redis.asyncio's `pipeline()`; this module does not import redis
+(stores/redis.py stays the one module that does).
 """
 
 from __future__ import annotations
@@ -13,20 +16,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from typing import Any, Protocol
 
 # A command's words, and the options redis-py's reply callbacks read (SET ... GET: get=True).
 Command = tuple[tuple[Any, ...], dict[str, Any]]
 
 
+class PipelineClient(Protocol):
+    """What Batcher needs of a client: redis.asyncio.Redis.pipeline."""
+
+    def pipeline(self, transaction: bool = True) -> Any: ...
+
+
 class Batcher:
     """Coalesces the commands issued in one event-loop turn into one pipeline round trip."""
 
-    def __init__(self, client: aioredis.Redis, *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        client: PipelineClient,
+        *,
+        noscript: type[Exception],
+        max_batch: int = 512,
+    ) -> None:
+        """`noscript` is the client's error for an unknown script (redis' NoScriptError)."""
         self._client = client
+        self._noscript = noscript
         self._max_batch = max_batch
         self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
@@ -36,9 +50,15 @@ class Batcher:
         """Send one command (e.g. "SET", key, value, "NX", "EX", 60) and return its reply, as
         Redis.execute_command(*command, **options) would.
 
-        Raises what redis.asyncio would raise for it: ResponseError for this command's error
-        reply, ConnectionError / TimeoutError when the whole batch could not be sent.
+        Raises what the client would raise for it: its error for this command's error reply
+        (redis' ResponseError), and whatever stopped the whole batch (a connection error, a
+        timeout) for every command of that batch.
         """
+        return await self.send(*command, **options)
+
+    def send(self, *command: Any, **options: Any) -> asyncio.Future[Any]:
+        """Queue one command without awaiting it: no task, its reply or error lands in the
+        returned future (for a stored reply nobody waits for: add a done-callback)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append(((command, options), future))
@@ -48,14 +68,14 @@ class Batcher:
             # After the callbacks already queued in this turn: they may add their commands too.
             self._scheduled = True
             loop.call_soon(self._flush)
-        return await future
+        return future
 
     async def eval_script(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """EVALSHA, loading the script once if Redis does not know it (NOSCRIPT)."""
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
             return await self.execute(*command)
-        except NoScriptError:
+        except self._noscript:
             await self.execute("SCRIPT", "LOAD", script.source)
             return await self.execute(*command)
 
@@ -77,7 +97,7 @@ class Batcher:
                 for (words, options), _ in live:
                     pipe.execute_command(*words, **options)
                 replies = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
+        except Exception as exc:  # each caller of the batch gets it, as if it had sent alone
             for _, future in live:
                 if not future.done():
                     future.set_exception(exc)
