@@ -125,3 +125,13 @@ def test_flat_and_expat_agree_on_every_sample():
             assert flat is None
             continue
         assert flat is None or flat == slow, path
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 100, "a" * 60 + "\x01\x1f" + "b" * 60 + "\t\n\r", "x\x00" * 40, "é" * 80 + "\x01"],
+)
+def test_clean_text_long_and_short_paths_agree(text):
+    from wxhook.core.xmlcodec import _C0_TEXT, clean_text
+
+    assert clean_text(text) == _C0_TEXT.sub("", text)
