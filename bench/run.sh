@@ -3,7 +3,8 @@
 # the rest into .venv-bench), then runs the side-by-side server benchmark and the protocol-core
 # microbenchmark, and writes bench/results/. Arguments go to bench/sidebyside.py, e.g.
 #   bash bench/run.sh                      # 3 interleaved rounds of 10 s per case, a few minutes
-#   bash bench/run.sh --soak 1000000       # and wxhook's RSS over a million pushes per mode
+#   bash bench/run.sh --rounds 0 --soak 1000000 --out bench/results/soak.json
+#                                          # wxhook's RSS over a million pushes per mode
 #   bash bench/run.sh --smoke              # only start the three servers and check their replies
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,6 @@ fi
 
 .venv-bench/bin/python bench/sidebyside.py "$@"
 case " $* " in
-  *" --smoke "*) ;;
+  *" --smoke "* | *" --rounds 0 "*) ;;  # a smoke test or a soak alone: no microbenchmark
   *) .venv-bench/bin/python bench/core.py ;;
 esac

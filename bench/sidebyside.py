@@ -410,7 +410,10 @@ def print_table(table: dict[str, Any]) -> str:
 def chart(table: dict[str, Any], path: Path) -> None:
     """A grouped bar chart of req/s, as a self-contained SVG (no plotting library needed)."""
     colours = {"bare": "#9e9e9e", "wechatpy": "#e8a33d", "wxhook": "#2e7d32"}
-    top = max(table[m][s]["rps"] for m in MODES for s in SERVERS) * 1.15
+    highest = max(table[m][s]["rps"] for m in MODES for s in SERVERS)
+    step = 10 ** max(len(str(int(highest / 5))) - 1, 0)
+    step *= next(k for k in (1, 2, 5, 10) if highest / (step * k) <= 5)
+    top = step * 5 * (1.1 if highest > step * 4.6 else 1.0)
     width, height, left, bottom, plot_h = 640, 360, 70, 300, 250
     bar, gap, group = 60, 12, 260
     out = [
@@ -421,7 +424,7 @@ def chart(table: dict[str, Any], path: Path) -> None:
         "requests/s, one pinned core, 32 connections (median of rounds)</text>",
     ]
     for i in range(6):
-        v = top / 5 * i
+        v = step * i
         y = bottom - plot_h * v / top
         out.append(
             f'<line x1="{left}" x2="{width - 20}" y1="{y:.0f}" y2="{y:.0f}" stroke="#e0e0e0"/>'
@@ -504,7 +507,7 @@ def main() -> None:
                 return
             started = time.time()
             pools = {}
-            for mode in MODES:
+            for mode in MODES if args.rounds else ():
                 pools[mode] = pool.write_pool(
                     bench.workdir / f"{mode}.txt", mode, args.pool, salt="main"
                 )
