@@ -62,3 +62,76 @@ def test_render_keeps_ints_bare_and_nests():
         b"<xml><N>5</N><D><K><![CDATA[v]]></K></D><L><a><![CDATA[1]]></a></L>"
         b"<L><a><![CDATA[2]]></a></L></xml>"
     )
+
+
+# The flat fast path must read every document exactly as expat does, or leave it to expat.
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from wxhook.core import ParseError  # noqa: E402
+from wxhook.core.xmlcodec import _parse_expat, _parse_flat, clean_bytes  # noqa: E402
+
+_TOKENS = [
+    "<xml>", "</xml>", "<A>", "</A>", "<B>", "</B>", "<a.b-c_1>", "</a.b-c_1>", "<A/>",
+    "<![CDATA[", "]]>", "]]", "]", "<", ">", "&", "&amp;", "&lt;", "&#20320;", "&x;",
+    " ", "\n", "\t", "\r", "\r\n", "\u3000", "x", "你好", "😀", "\ufffe", "<!-- c -->",
+    "<?pi x?>", '<A k="v">', "<!DOCTYPE xml>", "<x:y>", "</x:y>", "42",
+]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=24))
+def test_flat_fast_path_agrees_with_expat(tokens):
+    body = clean_bytes(("<xml>" + "".join(tokens) + "</xml>").encode())
+    flat = _parse_flat(body)
+    if flat is None:
+        return
+    assert flat == _parse_expat(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><A>&lt;</A></xml>",
+        b"<xml><A>a\r\nb</A></xml>",
+        b"<xml><A><![CDATA[x]]>y]]></A></xml>",
+        b"<xml><A><B>1</B></A></xml>",
+        b'<xml><A k="v">1</A></xml>',
+        b"<xml><A>1</A><!-- c --></xml>",
+        b'<?xml version="1.0"?><xml><A>1</A></xml>',
+        b"<xml><A>1</B></xml>",
+        b"<xml><A>1</A></xml><xml/>",
+        b"<root><A>1</A></root>",
+        b"<xml><A>\xff</A></xml>",
+        "<xml><A>\ufffe</A></xml>".encode(),
+    ],
+)
+def test_anything_but_the_flat_shape_goes_to_expat(body):
+    assert _parse_flat(clean_bytes(body)) is None
+
+
+def test_flat_and_expat_agree_on_every_sample():
+    from pathlib import Path
+
+    samples = sorted((Path(__file__).parent / "samples").rglob("*.xml"))
+    assert samples
+    for path in samples:
+        body = clean_bytes(path.read_bytes())
+        flat = _parse_flat(body)
+        try:
+            slow = _parse_expat(body)
+        except ParseError:
+            assert flat is None
+            continue
+        assert flat is None or flat == slow, path
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 100, "a" * 60 + "\x01\x1f" + "b" * 60 + "\t\n\r", "x\x00" * 40, "é" * 80 + "\x01"],
+)
+def test_clean_text_long_and_short_paths_agree(text):
+    from wxhook.core.xmlcodec import _C0_TEXT, clean_text
+
+    assert clean_text(text) == _C0_TEXT.sub("", text)

@@ -6,7 +6,6 @@ import base64
 import binascii
 import os
 import re
-import struct
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -60,7 +59,7 @@ def unpad(data: bytes) -> bytes:
 class SafeModeCrypto:
     """Encrypts and decrypts payloads for one account (EncodingAESKey + AppID)."""
 
-    __slots__ = ("_app_id", "_key", "_random")
+    __slots__ = ("_app_id", "_cipher", "_key", "_random")
 
     def __init__(
         self,
@@ -72,24 +71,25 @@ class SafeModeCrypto:
         self._key = aes_key_from_encoding_key(encoding_aes_key)
         self._app_id = app_id.encode()
         self._random = random
-
-    def _cipher(self) -> Cipher[modes.CBC]:
-        return Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
+        # The IV is the key's first 16 bytes for every message, so one Cipher serves them all
+        # (each message still gets its own encryptor or decryptor context).
+        self._cipher = Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
 
     def encrypt(self, msg: bytes) -> str:
         """Encrypt a UTF-8 document into the base64 text of an <Encrypt> element."""
         try:
-            plain = self._random(16) + struct.pack(">I", len(msg)) + msg + self._app_id
-            encryptor = self._cipher().encryptor()
+            plain = self._random(16) + len(msg).to_bytes(4, "big") + msg + self._app_id
+            encryptor = self._cipher.encryptor()
             sealed = encryptor.update(pad(plain)) + encryptor.finalize()
         except Exception as exc:
             raise CryptoError(ErrorCode.ENCRYPT_AES, f"encryption failed: {exc}") from exc
-        return base64.b64encode(sealed).decode("ascii")
+        return binascii.b2a_base64(sealed, newline=False).decode("ascii")
 
     def decrypt(self, encrypt: str) -> bytes:
         """Decrypt the base64 text of an <Encrypt> element into the inner document's bytes."""
         try:
-            sealed = base64.b64decode(encrypt, validate=True)
+            # What base64.b64decode(encrypt, validate=True) does, without its wrapper.
+            sealed = binascii.a2b_base64(encrypt, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise CryptoError(
                 ErrorCode.DECODE_BASE64,
@@ -102,7 +102,7 @@ class SafeModeCrypto:
                 f"ciphertext length {len(sealed)} is not a multiple of the AES block",
                 hint="the body was truncated or altered on the way",
             )
-        decryptor = self._cipher().decryptor()
+        decryptor = self._cipher.decryptor()
         plain = unpad(decryptor.update(sealed) + decryptor.finalize())
         if len(plain) < _HEADER:
             raise CryptoError(
@@ -110,7 +110,7 @@ class SafeModeCrypto:
                 "decrypted payload is shorter than its header",
                 hint="the EncodingAESKey is probably wrong",
             )
-        (length,) = struct.unpack(">I", plain[16:_HEADER])
+        length = int.from_bytes(plain[16:_HEADER], "big")
         if _HEADER + length > len(plain):
             raise CryptoError(
                 ErrorCode.ILLEGAL_BUFFER,

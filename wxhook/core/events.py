@@ -44,12 +44,8 @@ class BaseEvent(BaseMessage):
     MSG_TYPE = "event"
     EVENT: ClassVar[str] = ""
     WIRE: ClassVar[tuple[str, ...]] = ()
+    DEFAULTS_FROM = (("type", "MSG_TYPE"), ("event", "EVENT"))
     event: str = ""
-
-    def __post_init__(self) -> None:
-        BaseMessage.__post_init__(self)
-        if not self.event:
-            object.__setattr__(self, "event", self.EVENT)
 
     def dedup_extra(self) -> tuple[str, ...]:
         """Ids nested in the body that tell two pushes of one second apart (for dedup_key)."""

@@ -81,25 +81,33 @@ def lookup(raw: Mapping[str, XmlValue], path: tuple[str, ...]) -> XmlValue | Non
     return node  # type: ignore[return-value]
 
 
+# (attribute, paths to try in order, converter) for each XML-backed field of a class.
+_Plan = tuple[tuple[str, tuple[tuple[str, ...], ...], Converter], ...]
+
+
 @functools.cache
-def _xml_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
-    return tuple(f for f in dataclasses.fields(cls) if f.metadata.get("path"))
+def _plan(cls: type) -> _Plan:
+    return tuple(
+        (f.name, (f.metadata["path"], *f.metadata["fallback"]), f.metadata["convert"])
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("path")
+    )
 
 
 def read_fields(cls: type, raw: Mapping[str, XmlValue]) -> dict[str, Any]:
     """Keyword arguments for `cls` read from a parsed document via each field's metadata."""
     kwargs: dict[str, Any] = {}
-    for f in _xml_fields(cls):
-        path = f.metadata["path"]
-        value = lookup(raw, path)
-        for alt in f.metadata["fallback"]:
+    get = raw.get
+    for name, paths, convert in _plan(cls):
+        for path in paths:
+            # Most fields are one element of the root: a dict lookup, not a walk.
+            value = get(path[0]) if len(path) == 1 else lookup(raw, path)
             if value is not None:
                 break
-            value = lookup(raw, alt)
-        if value is None:
+        else:
             continue
         try:
-            kwargs[f.name] = f.metadata["convert"](value)
+            kwargs[name] = convert(value)
         except ParseError as exc:
-            raise ParseError(f"{'/'.join(path)}: {exc.message}") from None
+            raise ParseError(f"{'/'.join(paths[0])}: {exc.message}") from None
     return kwargs

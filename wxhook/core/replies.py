@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from .errors import ReplyError
 from .events import BaseEvent
 from .messages import BaseMessage
-from .xmlcodec import Fields, clean_text, render_document
+from .xmlcodec import Fields, cdata, clean_text, render_fields
 
 log = logging.getLogger("wxhook.core")
 
@@ -184,13 +184,13 @@ def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -
     body = resolved.body(message)
     if body is None:
         return b""
-    header: Fields = {
-        "ToUserName": message.source,
-        "FromUserName": message.target,
-        "CreateTime": now,
-        "MsgType": resolved.MSG_TYPE,
-    }
-    return render_document({**header, **body})
+    # What render_document({header..., **body}) gives, without building the merged mapping.
+    return (
+        f"<xml><ToUserName>{cdata(message.source)}</ToUserName>"
+        f"<FromUserName>{cdata(message.target)}</FromUserName>"
+        f"<CreateTime>{now}</CreateTime><MsgType>{cdata(resolved.MSG_TYPE)}</MsgType>"
+        f"{render_fields(body)}</xml>"
+    ).encode()
 
 
 def custom_message(openid: str, reply: Reply | str) -> dict[str, Any]:

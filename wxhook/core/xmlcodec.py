@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import re
-import xml.sax
-import xml.sax.handler
-from typing import Any, TypeAlias
-
-from defusedxml import DefusedXmlException
-from defusedxml.expatreader import DefusedExpatParser
+from typing import TypeAlias
+from xml.parsers import expat
 
 from .errors import BodyTooLarge, ParseError
 
@@ -26,6 +22,22 @@ _C0 = bytes(c for c in range(32) if c not in (9, 10, 13))
 _C0_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _BOM = b"\xef\xbb\xbf"
 
+# The shape of nearly every push: <xml>, then flat children that each hold one CDATA section or
+# plain text, then </xml>. A document of exactly this shape has no DOCTYPE, entity, reference,
+# comment, processing instruction, attribute, nesting or CR to normalise, so reading it with one
+# regular expression gives what expat gives, without a callback per element. Anything else,
+# hostile input included, goes to expat below.
+_WS = "[ \t\n]*"
+# One child: its name, then either the content of one CDATA section (up to the first "]]>") or
+# plain text.
+_CHILD = (
+    rf"<([A-Za-z_][A-Za-z0-9_.-]*)>"
+    rf"(?:{_WS}<!\[CDATA\[((?:[^\]]++|\](?!\]>))*+)\]\]>{_WS}|([^<&\]]*+))</\1>"
+)
+# Between the root's tags: children, whitespace, and anything else captured as the 4th group
+# (then the document is not flat). One pass checks the shape and reads the values.
+_FLAT_CHILDREN = re.compile(rf"{_CHILD}|([^ \t\n])")
+
 
 def clean_bytes(body: bytes) -> bytes:
     """Drop the BOM, leading whitespace and illegal C0 controls before parsing."""
@@ -36,31 +48,69 @@ def clean_bytes(body: bytes) -> bytes:
 
 def clean_text(text: str) -> str:
     """Drop the characters XML 1.0 cannot carry, so rendered output always parses."""
-    return _C0_TEXT.sub("", text)
+    if len(text) > 64 and text.isascii():
+        # Long ASCII (an Encrypt envelope): only C0 controls can be illegal, and bytes.translate
+        # finds them several times faster than a per-character check.
+        raw = text.encode()
+        kept = raw.translate(None, _C0)
+        return text if len(kept) == len(raw) else kept.decode()
+    # Printable text holds none of them (controls, surrogates and noncharacters are not
+    # printable): the common case skips the substitution.
+    return text if text.isprintable() else _C0_TEXT.sub("", text)
 
 
-class _Builder(xml.sax.handler.ContentHandler):
-    """Builds nested dicts; repeated children become lists; remembers CDATA segments."""
+def _parse_flat(body: bytes) -> XmlDict | None:
+    """The flat fast path; None when the document is not of that shape."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return None
+    text = text.rstrip(" \t\n")
+    if not (text.startswith("<xml>") and text.endswith("</xml>")):
+        return None
+    # CR would need expat's line-end normalisation; U+FFFE and U+FFFF are not XML characters.
+    if "\r" in text or "\ufffe" in text or "\uffff" in text:
+        return None
+    doc: XmlDict = {}
+    for name, in_cdata, plain, other in _FLAT_CHILDREN.findall(text, 5, len(text) - 6):
+        if other:
+            return None
+        # CDATA is verbatim; whitespace outside CDATA is layout (pretty-printed pushes).
+        value = in_cdata or plain.strip()
+        if name in doc:
+            existing = doc[name]
+            if isinstance(existing, list):
+                existing.append(value)
+            else:
+                doc[name] = [existing, value]
+        else:
+            doc[name] = value
+    return doc
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.root: XmlDict | None = None
-        self._stack: list[tuple[str, XmlDict, list[tuple[str, bool]]]] = []
-        self._in_cdata = False
 
-    # ContentHandler
-    def startElement(self, name: str, attrs: Any) -> None:
-        if len(self._stack) >= MAX_DEPTH:
+def _refuse(what: str) -> ParseError:
+    return ParseError(f"hostile XML refused: {what}")
+
+
+def _parse_expat(body: bytes) -> XmlDict:
+    """Any well-formed document: nested dicts, repeated children as lists, CDATA kept apart."""
+    # (name, children, text segments with their in-CDATA flag) for each open element.
+    stack: list[tuple[str, XmlDict, list[tuple[str, bool]]]] = []
+    result: list[XmlDict] = []
+    in_cdata = False
+
+    def start(name: str, attrs: object) -> None:
+        if len(stack) >= MAX_DEPTH:
             raise ParseError(f"XML nested deeper than {MAX_DEPTH} levels")
-        self._stack.append((name, {}, []))
+        stack.append((name, {}, []))
 
-    def endElement(self, name: str) -> None:
-        _, children, segments = self._stack.pop()
+    def end(name: str) -> None:
+        _, children, segments = stack.pop()
         value: XmlValue = children if children else _join(segments)
-        if not self._stack:
-            self.root = children
+        if not stack:
+            result.append(children)
             return
-        parent = self._stack[-1][1]
+        parent = stack[-1][1]
         if name in parent:
             existing = parent[name]
             if isinstance(existing, list):
@@ -70,25 +120,51 @@ class _Builder(xml.sax.handler.ContentHandler):
         else:
             parent[name] = value
 
-    def characters(self, content: str) -> None:
-        if self._stack:
-            self._stack[-1][2].append((content, self._in_cdata))
+    def characters(content: str) -> None:
+        if stack:
+            stack[-1][2].append((content, in_cdata))
 
-    # LexicalHandler
-    def startCDATA(self) -> None:
-        self._in_cdata = True
+    def cdata_start() -> None:
+        nonlocal in_cdata
+        in_cdata = True
 
-    def endCDATA(self) -> None:
-        self._in_cdata = False
+    def cdata_end() -> None:
+        nonlocal in_cdata
+        in_cdata = False
 
-    def comment(self, content: str) -> None:
-        pass
-
-    def startDTD(self, name: str, public_id: str, system_id: str) -> None:
+    def doctype(*args: object) -> None:
         raise ParseError("DOCTYPE is not allowed in a WeChat push")
 
-    def endDTD(self) -> None:
-        pass
+    def entity(*args: object) -> None:
+        raise _refuse("EntitiesForbidden")
+
+    def external(*args: object) -> int:
+        raise _refuse("ExternalReferenceForbidden")
+
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    # No DTD is ever read (a DOCTYPE stops the parse), so no entity can be declared or fetched;
+    # the entity handlers are a second lock, as in defusedxml.
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.UnparsedEntityDeclHandler = entity
+    parser.ExternalEntityRefHandler = external
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    parser.StartCdataSectionHandler = cdata_start
+    parser.EndCdataSectionHandler = cdata_end
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        message = expat.ErrorString(exc.code) if exc.code else str(exc)
+        raise ParseError(f"malformed XML: {message} at line {exc.lineno}") from exc
+    except (ValueError, UnicodeError) as exc:
+        raise ParseError(f"malformed XML: {exc}") from exc
+    if not result:
+        raise ParseError("malformed XML: no root element")
+    return result[0]
 
 
 def _join(segments: list[tuple[str, bool]]) -> str:
@@ -112,26 +188,8 @@ def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
     body = clean_bytes(body)
     if not body:
         raise ParseError("empty body: expected an <xml> document")
-    builder = _Builder()
-    parser = DefusedExpatParser(forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    parser.setContentHandler(builder)
-    parser.setProperty(xml.sax.handler.property_lexical_handler, builder)
-    try:
-        parser.feed(body)
-        parser.close()
-    except ParseError:
-        raise
-    except DefusedXmlException as exc:
-        raise ParseError(f"hostile XML refused: {type(exc).__name__}") from exc
-    except xml.sax.SAXParseException as exc:
-        raise ParseError(
-            f"malformed XML: {exc.getMessage()} at line {exc.getLineNumber()}"
-        ) from exc
-    except (xml.sax.SAXException, ValueError, UnicodeError) as exc:
-        raise ParseError(f"malformed XML: {exc}") from exc
-    if builder.root is None:
-        raise ParseError("malformed XML: no root element")
-    return builder.root
+    flat = _parse_flat(body)
+    return flat if flat is not None else _parse_expat(body)
 
 
 def cdata(text: str) -> str:
@@ -143,7 +201,9 @@ def render_fields(fields: Fields) -> str:
     """Render element name -> value in order."""
     out: list[str] = []
     for name, value in fields.items():
-        if isinstance(value, list):
+        if isinstance(value, str):  # the common case first
+            out.append(f"<{name}>{cdata(value)}</{name}>")
+        elif isinstance(value, list):
             out.extend(f"<{name}>{render_fields(item)}</{name}>" for item in value)
         elif isinstance(value, dict):
             out.append(f"<{name}>{render_fields(value)}</{name}>")

@@ -1,0 +1,1 @@
+"""The three servers the side-by-side benchmark loads in turn (bench/sidebyside.py)."""

@@ -1,0 +1,107 @@
+"""Shares of CPU time by function in a py-spy raw (collapsed) profile, for bench/PROFILE.md.
+
+Usage: .venv-bench/bin/python bench/stacks.py bench/results/profile-wxhook-plain.txt [--top 40]
+Inclusive share: the fraction of samples with the function anywhere on the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+from pathlib import Path
+
+FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^)]*?)(?::\d+)?\)$")
+
+
+def frames(stack: str) -> list[str]:
+    out = []
+    for frame in stack.split(";"):
+        m = FRAME.match(frame)
+        if m is None:
+            out.append(frame)
+            continue
+        file = m["file"]
+        for marker in ("site-packages/", "python3.11/", "/wt6/"):
+            if marker in file:
+                file = file.split(marker, 1)[1]
+        out.append(f"{m['func']} ({file})")
+    return out
+
+
+# Each sample goes to the first category any frame of its stack belongs to, in this order: a
+# socket write made by redis-py is Redis time, a dict lookup inside the access log is logging.
+CATEGORIES = [
+    ("Redis: redis-py and wxhook/stores", ("redis/", "wxhook/stores/")),
+    ("logging: access line and handler logger", ("logging/", "wxhook/logs.py")),
+    ("metrics: prometheus-client", ("prometheus_client/", "wxhook/metrics.py")),
+    ("protocol core: decode, render, seal", ("wxhook/core/",)),
+    ("plugin handler", ("servers/wxhook_plugin.py", "servers/wechatpy_server.py")),
+    ("dispatch: tasks, deadline, routing", ("wxhook/dispatcher.py", "wxhook/router.py")),
+    ("server.py glue (Endpoint._post)", ("wxhook/server.py",)),
+    ("wechatpy + xmltodict", ("wechatpy/", "xmltodict")),
+    ("aiohttp: HTTP parsing, routing, response", ("aiohttp/", "yarl/", "multidict/")),
+]
+
+
+def categorise(lines: list[str]) -> tuple[collections.Counter[str], int]:
+    shares: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        for label, markers in CATEGORIES:
+            if any(m in stack for m in markers):
+                shares[label] += n
+                break
+        else:
+            shares["event loop and the rest (asyncio, selectors)"] += n
+    return shares, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--grep", default="", help="only functions whose line holds this")
+    parser.add_argument(
+        "--us-per-request",
+        type=float,
+        default=0.0,
+        help="the server's CPU µs per request in that run: shares become µs",
+    )
+    parser.add_argument("--categories", action="store_true", help="shares by category")
+    args = parser.parse_args()
+    if args.categories:
+        shares, total = categorise(args.profile.read_text().splitlines())
+        print(f"{total} samples")
+        print("| where | share | µs per request |\n|---|---:|---:|")
+        for label, n in shares.most_common():
+            us = f"{n / total * args.us_per_request:.0f}" if args.us_per_request else ""
+            print(f"| {label} | {100 * n / total:.1f} % | {us} |")
+        return
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in args.profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        names = frames(stack)
+        for name in set(names):
+            inclusive[name] += n
+        own[names[-1]] += n
+    print(f"{total} samples")
+    print("inclusive  self   function")
+    for name, n in inclusive.most_common():
+        if args.grep and args.grep not in name:
+            continue
+        print(f"{100 * n / total:6.1f}%  {100 * own[name] / total:5.1f}%  {name}")
+        args.top -= 1
+        if args.top == 0:
+            break
+
+
+if __name__ == "__main__":
+    main()
