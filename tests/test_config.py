@@ -130,3 +130,12 @@ def test_store_urls_are_logged_without_credentials():
     assert redacted("rediss://u:pw@h:6380/1?password=x&ssl_ca_certs=/ca.pem") == (
         "rediss://h:6380/1?ssl_ca_certs=/ca.pem"
     )
+
+
+def test_event_loop_setting_is_checked():
+    from wxhook.config import ConfigError, parse_config
+
+    base = {"accounts": [{"name": "m", "path": "/w", "token": "t"}]}
+    assert parse_config(base, env={}).server.event_loop == "auto"
+    with pytest.raises(ConfigError, match=r"server\.event_loop must be"):
+        parse_config({**base, "server": {"event_loop": "trio"}}, env={})

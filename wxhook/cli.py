@@ -61,18 +61,24 @@ def redacted(url: str) -> str:
 def _serve_one(config: Config) -> None:
     from aiohttp import web
 
+    from .loop import use_uvloop
     from .server import create_app
 
     setup_logging(config.log)
+    try:
+        uvloop = use_uvloop(config.server.event_loop)
+    except RuntimeError as exc:  # "uvloop" asked for, not installed
+        raise ConfigError(f"server.event_loop: {exc}") from None
     app = create_app(config)
     accounts = ", ".join(f"{a.name} ({a.mode}) at {a.path}" for a in config.accounts)
     log.info(
-        "wxhook %s serving %s on %s:%d, store %s",
+        "wxhook %s serving %s on %s:%d, store %s, event loop %s",
         version("wxhook"),
         accounts,
         config.server.host,
         config.server.port,
         redacted(config.store.url),
+        "uvloop" if uvloop else "asyncio",
     )
     web.run_app(
         app,

@@ -31,6 +31,7 @@ class ServerConfig:
     workers: int = 1
     shutdown_grace: float = 20.0
     read_timeout: float = 10.0
+    event_loop: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +352,10 @@ def _check(config: Config) -> None:
             f"store.dedup_ttl ({st.dedup_ttl}) must not be shorter than "
             f"security.timestamp_tolerance ({tolerance:g}): a replay still inside the window "
             "would run the handlers again"
+        )
+    if s.event_loop not in ("auto", "uvloop", "asyncio"):
+        raise ConfigError(
+            f'server.event_loop must be "auto", "uvloop" or "asyncio", got {s.event_loop!r}'
         )
     if s.read_timeout <= 0:
         raise ConfigError("server.read_timeout must be a positive number of seconds")

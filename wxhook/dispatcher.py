@@ -393,7 +393,11 @@ class Dispatcher:
             return Outcome(b"", "empty", key, True, len(tasks))
         xml = answer.xml if answer is not None else b""
         if claimed:
-            self._spawn(self._complete(key, xml, ttl))
+            soon = getattr(self.store, "complete_soon", None)
+            if soon is not None:  # no task per push for the stored reply
+                soon(key, xml, ttl, self._complete_failed)
+            else:
+                self._spawn(self._complete(key, xml, ttl))
         return Outcome(xml, "replied" if xml else "empty", key, False, len(tasks))
 
     async def _shed(
@@ -618,6 +622,9 @@ class Dispatcher:
             await self.api.typing(job.ctx.account, job.message.source, on=on)
         except Exception as exc:  # a missing typing status is no failure worth recording
             log.info("typing status not shown for %s: %s", job.key, exc)
+
+    def _complete_failed(self, exc: StoreUnavailable) -> None:
+        self._store_failed("complete", exc)
 
     async def _complete(self, key: str, rendered: bytes, ttl: int) -> None:
         try:

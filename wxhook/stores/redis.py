@@ -8,18 +8,19 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..config import StoreConfig
 from ..core import ReplayError
 from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
+from .batch import Batcher, Script
 
 log = logging.getLogger("wxhook.store")
 
@@ -64,7 +65,9 @@ class RedisStore:
         self.bound = bound
         self._failures_max = failures_max
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
-        self._guarded = client.register_script(_GUARDED_CLAIM)
+        # Concurrent pushes share one pipeline round trip (bench/PROFILE.md, item 1).
+        self._batch = Batcher(client, noscript=NoScriptError)
+        self._guarded = Script(_GUARDED_CLAIM)
         self._unlock = client.register_script(_UNLOCK)
         # Failure records Redis could not take yet: kept (bounded) and written when it is back.
         self._unsent: deque[str] = deque()
@@ -100,9 +103,10 @@ class RedisStore:
         mine = PENDING + os.urandom(8).hex().encode()
         try:
             if guard is not None:
-                result = await self._guarded(
-                    keys=[PREFIX + key, NONCE + guard.key],
-                    args=[ttl, guard.digest, guard.ttl, mine],
+                result = await self._batch.eval_script(
+                    self._guarded,
+                    [PREFIX + key, NONCE + guard.key],
+                    [ttl, guard.digest, guard.ttl, mine],
                 )
                 if result[0] == -1:
                     raise ReplayError()
@@ -110,7 +114,9 @@ class RedisStore:
             if self._set_get:
                 try:
                     # One round trip: set if absent, and get what was there if not.
-                    old = await self._client.set(PREFIX + key, mine, nx=True, ex=ttl, get=True)
+                    old = await self._batch.execute(
+                        "SET", PREFIX + key, mine, "NX", "GET", "EX", ttl, get=True
+                    )
                     return _existing(old, mine)
                 except ResponseError:
                     self._set_get = False
@@ -122,9 +128,21 @@ class RedisStore:
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         try:
-            await self._client.set(PREFIX + key, DONE + reply, ex=ttl)
+            await self._batch.execute("SET", PREFIX + key, DONE + reply, "EX", ttl)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis store of a reply failed: {exc}") from exc
+
+    def complete_soon(
+        self, key: str, reply: bytes, ttl: int, on_error: Callable[[StoreUnavailable], None]
+    ) -> None:
+        """complete() without a task: the SET joins the next pipeline; a failure calls on_error."""
+        future = self._batch.send("SET", PREFIX + key, DONE + reply, "EX", ttl)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled() and (exc := f.exception()) is not None:
+                on_error(StoreUnavailable(f"redis store of a reply failed: {exc}"))
+
+        future.add_done_callback(done)
 
     async def wait_done(self, key: str, within: float) -> bytes | None:
         loop = asyncio.get_running_loop()
@@ -268,4 +286,5 @@ class RedisStore:
             for data in self._unsent:
                 log.error("failure record not stored (Redis unreachable at shutdown): %s", data)
             self._unsent.clear()
+        await self._batch.aclose()
         await self._client.aclose()
