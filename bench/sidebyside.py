@@ -162,10 +162,14 @@ class Bench:
             "[server]",
             'host = "127.0.0.1"',
             f"port = {port}",
+            # The same loop as the other two servers ("auto" would pick uvloop when installed).
+            f'event_loop = "{self.args.loop}"',
+            "[security]",
             # The pools are built once per run; a run takes longer than the default 5 minutes.
-            "max_timestamp_skew = 3600",
+            "timestamp_tolerance = 3600",
             "[store]",
             f'url = "{self.redis_url}"',
+            "dedup_ttl = 3600",  # not shorter than the timestamp window
             "[log]",
             f'level = "{self.args.log_level}"',
             "[plugins]",
