@@ -44,10 +44,19 @@ class Server:
         return f"http://127.0.0.1:{self.port}{ACCOUNTS[mode]['path']}"
 
 
+# An account that checks the addressee: `wxhook send --config` must address pushes to it.
+ORIGINAL_ID_ACCOUNT = {
+    "name": "origacct",
+    "path": "/orig",
+    "token": "tok-orig",
+    "original_id": "gh_ours",
+}
+
+
 def write_config(tmp: Path, port: int) -> None:
     accounts = "".join(
         "[[accounts]]\n" + "".join(f'{k} = "{v}"\n' for k, v in a.items())
-        for a in ACCOUNTS.values()
+        for a in [*ACCOUNTS.values(), ORIGINAL_ID_ACCOUNT]
     )
     (tmp / "config.toml").write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n[plugins]\nmodules = ["sendplugin"]\n'
@@ -217,3 +226,9 @@ def test_retry_delays_must_be_finite():
     for bad in ("nan", "inf", "-1"):
         with pytest.raises(ValueError, match="finite and not negative"):
             sender.parse_delays(bad)
+
+
+def test_cli_addresses_pushes_to_the_configured_original_id(server: Server):
+    out = run_cli(server, "CLICK", "--config", "config.toml", "--account", "origacct")
+    assert out.returncode == 0, out.stderr  # refused as `addressee` (403) if sent to another id
+    assert "origacct run" in out.stdout

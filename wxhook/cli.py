@@ -347,6 +347,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 )
             settings = {"token": account.token, "app_id": account.app_id}
             settings |= {"encoding_aes_key": account.encoding_aes_key, "mode": account.mode}
+            settings["original_id"] = account.original_id  # pushes addressed to the account
             host, port, path = config.server.host, config.server.port, account.path
         given = (("token", args.token), ("app_id", args.app_id), ("encoding_aes_key", args.aes_key))
         settings |= {k: v for k, v in given if v is not None}
@@ -360,6 +361,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             app_id=settings.get("app_id", ""),
             encoding_aes_key=settings.get("encoding_aes_key", ""),
             mode=mode,  # type: ignore[arg-type]
+            original_id=settings.get("original_id", ""),
         )
         url = sender.callback_url(args.url, host=host, port=port, path=path)
         if (args.type is None) == (args.file is None):

@@ -392,12 +392,8 @@ class Dispatcher:
                 self._typing_on(job)
             return Outcome(b"", "empty", key, True, len(tasks))
         xml = answer.xml if answer is not None else b""
-        if claimed:
-            soon = getattr(self.store, "complete_soon", None)
-            if soon is not None:  # no task per push for the stored reply
-                soon(key, xml, ttl, self._complete_failed)
-            else:
-                self._spawn(self._complete(key, xml, ttl))
+        if claimed:  # stored for retries without a task per push
+            self.store.complete_soon(key, xml, ttl, self._complete_failed)
         return Outcome(xml, "replied" if xml else "empty", key, False, len(tasks))
 
     async def _shed(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,6 +60,12 @@ class Store(Protocol):
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         """Store the first delivery's rendered reply under its key."""
+
+    def complete_soon(
+        self, key: str, reply: bytes, ttl: int, on_error: Callable[[StoreUnavailable], None]
+    ) -> None:
+        """complete() without awaiting it (and without a task): the hot path's stored reply;
+        a failure is passed to `on_error`."""
 
     async def wait_done(self, key: str, within: float) -> bytes | None:
         """The reply once the first delivery has stored it, or None after `within` seconds."""

@@ -10,9 +10,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core import ReplayError
-from . import DONE, PENDING, Existing, NonceGuard
+from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
 
 NONCE_PREFIX = "nonce|"
+
+
+def _never(exc: StoreUnavailable) -> None:  # pragma: no cover - nothing here fails
+    raise exc
+
+
 LOCK_PREFIX = "lock|"
 
 
@@ -70,7 +76,12 @@ class MemoryStore:
         return None
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
-        self._set(key, DONE + reply, ttl)
+        self.complete_soon(key, reply, ttl, _never)
+
+    def complete_soon(
+        self, key: str, reply: bytes, ttl: int, on_error: Callable[[StoreUnavailable], None]
+    ) -> None:
+        self._set(key, DONE + reply, ttl)  # in memory: done at once, it cannot fail
         event = self._events.pop(key, None)
         if event is not None:
             event.set()
