@@ -80,17 +80,32 @@ def _serve_one(config: Config) -> None:
         redacted(config.store.url),
         "uvloop" if uvloop else "asyncio",
     )
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        # Requests in flight end by the dispatch deadline; the rest of shutdown_grace is for
-        # background handlers (drained in the app's cleanup).
-        shutdown_timeout=config.dispatch.deadline + 0.5,
-        # Each worker binds the same port with SO_REUSEPORT; the kernel spreads connections.
-        reuse_port=config.server.workers > 1,
-        print=None,
-        access_log=None,
+    # Requests in flight end by the dispatch deadline; the rest of shutdown_grace is for
+    # background handlers (drained in the app's cleanup).
+    shutdown_timeout = config.dispatch.deadline + 0.5
+    # Each worker binds the same port with SO_REUSEPORT; the kernel spreads connections.
+    reuse_port = config.server.workers > 1
+    if config.server.http == "aiohttp":
+        web.run_app(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            shutdown_timeout=shutdown_timeout,
+            reuse_port=reuse_port,
+            print=None,
+            access_log=None,
+        )
+        return
+    from .httpserver import serve
+
+    asyncio.run(
+        serve(
+            app,
+            config.server.host,
+            config.server.port,
+            reuse_port=reuse_port,
+            shutdown_timeout=shutdown_timeout,
+        )
     )
 
 

@@ -32,6 +32,7 @@ class ServerConfig:
     shutdown_grace: float = 20.0
     read_timeout: float = 10.0
     event_loop: str = "auto"
+    http: str = "wxhook"  # the HTTP layer: wxhook's own (httptools) or "aiohttp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +354,8 @@ def _check(config: Config) -> None:
             f"security.timestamp_tolerance ({tolerance:g}): a replay still inside the window "
             "would run the handlers again"
         )
+    if s.http not in ("wxhook", "aiohttp"):
+        raise ConfigError(f'server.http must be "wxhook" or "aiohttp", got {s.http!r}')
     if s.event_loop not in ("auto", "uvloop", "asyncio"):
         raise ConfigError(
             f'server.event_loop must be "auto", "uvloop" or "asyncio", got {s.event_loop!r}'

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -46,82 +46,127 @@ STATE = web.AppKey("state", State)
 STORE = web.AppKey("store", Store)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 API = web.AppKey("api", WeChatAPI)
+ENDPOINTS = web.AppKey("endpoints", dict[str, "Endpoint"])
 
+XML = "application/xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 # Built once: aiohttp would otherwise build and parse the Content-Type header per response.
-XML_HEADERS = {"Content-Type": "application/xml; charset=utf-8"}
-EMPTY_HEADERS = {"Content-Type": "text/plain"}
+_HEADERS = {XML: {"Content-Type": XML}, TEXT: {"Content-Type": TEXT}}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, whichever HTTP layer writes it (aiohttp, or wxhook.httpserver)."""
+
+    status: int
+    body: bytes
+    content_type: str = TEXT
+
+
+EMPTY = Answer(200, b"")
+
+
+def to_response(answer: Answer) -> web.Response:
+    """The aiohttp response for an Answer."""
+    headers = _HEADERS.get(answer.content_type) or {"Content-Type": answer.content_type}
+    return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One account's callback URL."""
+    """One account's callback URL: what it answers, independent of the HTTP layer."""
 
     account: AccountConfig
     keys: AccountKeys
+    config: Config
+    metrics: Metrics
+    dispatcher: Dispatcher
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """GET is the URL verification; POST is a push. Whatever goes wrong, WeChat gets an
-        answer that neither retries nor shows an error (never a 500)."""
+        """The aiohttp view: GET is the URL verification; POST is a push."""
         try:
             if request.method == "GET":
-                return await self._get(request)
-            return await self._post(request)
+                return to_response(self.verify(request.query, request.path))
+            return await self._handle_post(request)
         except Exception:
             log.exception("unexpected error on %s %s; answered empty", request.method, request.path)
-            return web.Response(body=b"", headers=EMPTY_HEADERS)
+            return to_response(EMPTY)
 
-    async def _get(self, request: web.Request) -> web.StreamResponse:
-        metrics = request.app[METRICS]
-        try:
-            echostr = verify_url(self.keys, request.query, now=time.time())
-        except SignatureError as exc:
-            metrics.child(
-                metrics.requests, self.account.name, "", "", "rejected", "signature"
-            ).inc()
-            log.warning("GET %s refused: %s", request.path, exc)
-            return web.Response(status=exc.status, text="invalid signature")
-        metrics.child(metrics.requests, self.account.name, "verify", "", "replied", "").inc()
-        log.info("URL verification for account %s answered", self.account.name)
-        return web.Response(text=echostr, content_type="text/plain")
-
-    async def _post(self, request: web.Request) -> web.StreamResponse:
+    async def _handle_post(self, request: web.Request) -> web.StreamResponse:
         arrived, arrived_wall = time.monotonic(), time.time()
-        app = request.app
-        metrics, config = app[METRICS], app[CONFIG]
-        name = self.account.name
+        limit = self.config.server.max_body_bytes
         try:
-            limit = config.server.max_body_bytes
             if request.content_length is not None and request.content_length > limit:
                 raise BodyTooLarge(f"body of {request.content_length} bytes over {limit}")
             try:
                 if request.content.is_eof():  # all here already (a push fits in one packet)
                     body = await request.read()
                 else:
-                    async with asyncio.timeout(config.server.read_timeout):
+                    async with asyncio.timeout(self.config.server.read_timeout):
                         body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise BodyTooLarge(f"body over server.max_body_bytes={limit}") from None
             except TimeoutError:
-                raise ProtocolError(
-                    f"body not received within server.read_timeout={config.server.read_timeout:g}s",
-                    hint="a slow or stalled client",
-                    status=408,
-                ) from None
+                raise self.read_timed_out() from None
+        except ProtocolError as exc:
+            return to_response(self.reject(exc))
+        return to_response(await self.push(request.query, body, arrived, arrived_wall))
+
+    def read_timed_out(self) -> ProtocolError:
+        """The error for a body that did not arrive within server.read_timeout (408)."""
+        return ProtocolError(
+            f"body not received within server.read_timeout={self.config.server.read_timeout:g}s",
+            hint="a slow or stalled client",
+            status=408,
+        )
+
+    def verify(self, query: Mapping[str, str], path: str) -> Answer:
+        """GET: WeChat's URL verification, the echostr back if the signature holds."""
+        metrics = self.metrics
+        try:
+            echostr = verify_url(self.keys, query, now=time.time())
+        except SignatureError as exc:
+            metrics.child(
+                metrics.requests, self.account.name, "", "", "rejected", "signature"
+            ).inc()
+            log.warning("GET %s refused: %s", path, exc)
+            return Answer(exc.status, b"invalid signature")
+        metrics.child(metrics.requests, self.account.name, "verify", "", "replied", "").inc()
+        log.info("URL verification for account %s answered", self.account.name)
+        return Answer(200, echostr.encode(), "text/plain")
+
+    async def push(
+        self, query: Mapping[str, str], body: bytes, arrived: float, arrived_wall: float
+    ) -> Answer:
+        """POST: one push, its body read. Whatever goes wrong, WeChat gets an answer that
+        neither retries nor shows an error (never a 500)."""
+        try:
+            return await self._push(query, body, arrived, arrived_wall)
+        except Exception:
+            log.exception("unexpected error on a push to %s; answered empty", self.account.path)
+            return EMPTY
+
+    async def _push(
+        self, query: Mapping[str, str], body: bytes, arrived: float, arrived_wall: float
+    ) -> Answer:
+        metrics, config = self.metrics, self.config
+        name = self.account.name
+        try:
             decoded = decode(
                 self.keys,
-                request.query,
+                query,
                 body,
-                max_bytes=limit,
+                max_bytes=config.server.max_body_bytes,
                 now=arrived_wall,
                 max_skew=config.security.timestamp_tolerance,
             )
         except ProtocolError as exc:
-            return self._reject(request, exc)
+            return self.reject(exc)
 
         message = decoded.message
         msg_type, event = metrics.observe_type(message)
         try:
-            outcome = await app[DISPATCHER].dispatch(
+            outcome = await self.dispatcher.dispatch(
                 name,
                 message,
                 arrived=arrived,
@@ -130,7 +175,7 @@ class Endpoint:
                 keep_until=self._keep_until(decoded, config),
             )
         except ReplayError as exc:
-            return self._reject(request, exc)
+            return self.reject(exc)
         try:
             payload = seal(self.keys, outcome.reply, decoded, now=int(time.time()))
         except CryptoError as exc:
@@ -156,8 +201,8 @@ class Endpoint:
                 },
             )
         if not payload:
-            return web.Response(body=b"", headers=EMPTY_HEADERS)
-        return web.Response(body=payload, headers=XML_HEADERS)
+            return EMPTY
+        return Answer(200, payload, XML)
 
     def _guard(self, decoded: Decoded, body: bytes, config: Config) -> NonceGuard:
         # Plain mode's signature leaves the body uncovered: remember which body each signed URL
@@ -178,8 +223,9 @@ class Endpoint:
         except ValueError:
             return None
 
-    def _reject(self, request: web.Request, exc: ProtocolError) -> web.Response:
-        metrics = request.app[METRICS]
+    def reject(self, exc: ProtocolError) -> Answer:
+        """The answer to a refused request; the reason goes to the log and the metrics."""
+        metrics = self.metrics
         if isinstance(exc, ReplayError):
             reason = "replay"
         elif isinstance(exc, EncryptionRequired):
@@ -213,35 +259,44 @@ class Endpoint:
                 }
             },
         )
-        return web.Response(status=exc.status, text=f"{reason}\n")
+        return Answer(exc.status, f"{reason}\n".encode())
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Alive: the event loop answers."""
-    return web.Response(text="ok\n")
-
-
-async def readyz(request: web.Request) -> web.Response:
+async def ready(store: Store) -> Answer:
     """Ready: the store answers within a second."""
     try:
         async with asyncio.timeout(1.0):
-            await request.app[STORE].ping()
+            await store.ping()
     except (StoreUnavailable, TimeoutError) as exc:
         log.warning("readyz: store unavailable: %s", exc)  # details in the log, not to callers
-        return web.Response(status=503, text="store unavailable\n")
-    return web.Response(text="ready\n")
+        return Answer(503, b"store unavailable\n")
+    return Answer(200, b"ready\n")
 
 
-async def metrics_view(request: web.Request) -> web.Response:
+def exposition(metrics: Metrics) -> Answer:
     """Prometheus exposition."""
-    metrics = request.app[METRICS]
     metrics.loop_tasks.set(len(asyncio.all_tasks()))
     try:
         body = metrics.render()
     except Exception:  # e.g. an unreadable multiprocess file: say so, never a 500
         log.exception("rendering /metrics failed")
-        return web.Response(status=503, text="metrics unavailable\n")
-    return web.Response(body=body, headers={"Content-Type": metrics.content_type})
+        return Answer(503, b"metrics unavailable\n")
+    return Answer(200, body, metrics.content_type)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the event loop answers."""
+    return to_response(Answer(200, b"ok\n"))
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: the store answers within a second."""
+    return to_response(await ready(request.app[STORE]))
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus exposition."""
+    return to_response(exposition(request.app[METRICS]))
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -311,8 +366,10 @@ def create_app(
         api=api,
         late_replies=frozenset(a.name for a in config.accounts if a.late_replies),
     )
+    endpoints: dict[str, Endpoint] = {}
     for account in config.accounts:
-        endpoint = Endpoint(account, account.keys())
+        endpoint = Endpoint(account, account.keys(), config, app[METRICS], app[DISPATCHER])
+        endpoints[account.path] = endpoint
         if account.previous_valid_until > time.time() + 30 * 86400:
             log.warning(
                 "account %s: the previous keys stay valid for more than 30 days; a rotation "
@@ -327,6 +384,7 @@ def create_app(
             )
         app.router.add_get(account.path, endpoint.handle, allow_head=False)
         app.router.add_post(account.path, endpoint.handle)
+    app[ENDPOINTS] = endpoints
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
     if config.metrics.enabled:
