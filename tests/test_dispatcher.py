@@ -264,3 +264,53 @@ async def test_a_failing_handler_is_recorded_and_does_not_block_the_others(faili
     await d.drain(1)
     failure = (await store.failures())[0]
     assert failure["handler"] == "failing" and error in failure["error"]
+
+
+async def test_handlers_run_in_their_own_context_before_and_after_their_first_wait():
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller")
+    seen: list[str] = []
+    r = Router()
+
+    @r.message("text")
+    async def quick(m):  # answers without waiting: started and finished in one step
+        var.set("quick")
+        seen.append(var.get())
+        return "quick"
+
+    @r.message("text")
+    async def waits(m):  # its first step runs at once, the rest in a task, same context
+        var.set("waits")
+        await asyncio.sleep(0.01)
+        seen.append(var.get())
+        await asyncio.sleep(0)  # a bare yield is resumed too
+        seen.append(var.get())
+
+    d = dispatcher(r)
+    out = await d.dispatch("a", text())
+    assert b"quick" in out.reply  # decided at once; `waits` goes on in the background
+    await d.drain(5)
+    assert seen == ["quick", "waits", "waits"]
+    assert var.get() == "caller"  # nothing leaked into the caller's context
+    assert d.in_flight == 0
+
+
+async def test_a_handler_cut_at_the_deadline_after_its_first_wait_is_cancelled_inside():
+    r = Router()
+    cancelled = asyncio.Event()
+
+    @r.message("text")
+    async def stuck(m):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    d = dispatcher(r, deadline=0.05, background_timeout=0.1)
+    out = await d.dispatch("a", text())
+    assert out.outcome == "empty" and out.deadline_missed
+    await asyncio.wait_for(cancelled.wait(), 5)  # the cut reached the handler's own await
+    records = await d.store.failures()
+    assert len(records) == 1 and "background_timeout" in records[0]["error"]

@@ -78,3 +78,46 @@ def test_batching_handler_writes_whole_lines_in_few_writes():
     assert b"".join(chunks).count(long.encode()) == 3
     os.close(read)
     os.close(write)
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter, JsonFormatter])
+def test_the_fast_callback_line_is_the_line_logging_writes(formatter):
+    import os
+
+    from wxhook.logs import BatchingHandler, FastLine
+
+    fields = {"account": "main", "type": "text", "event": 'x "y"\nz', "handlers": 2, "ms": 1.5}
+    read, write = os.pipe()
+    handler = BatchingHandler(write, interval=3600)
+    handler.setFormatter(formatter())
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        logger = logging.getLogger("wxhook.test.fastline")
+        FastLine(logger).info("callback", fields)  # straight to the handler
+        logger.info("callback", extra={"fields": fields})  # through logging
+        handler.flush()
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    os.set_blocking(read, False)
+    fast, slow = os.read(read, 65536).decode().splitlines()
+    os.close(read)
+    os.close(write)
+    if formatter is JsonFormatter:
+        fast_obj, slow_obj = json.loads(fast), json.loads(slow)
+        assert fast_obj.pop("ts")[:19] == slow_obj.pop("ts")[:19]
+        assert fast_obj == slow_obj
+    else:
+        assert fast.split(" ", 2)[2] == slow.split(" ", 2)[2]  # all but the time
+        assert fast.split(" ")[0] == slow.split(" ")[0]  # the same date
+
+
+def test_the_fast_callback_line_goes_through_logging_when_logging_is_not_ours(caplog):
+    from wxhook.logs import FastLine
+
+    with caplog.at_level(logging.INFO, logger="wxhook.test.fastline2"):
+        FastLine(logging.getLogger("wxhook.test.fastline2")).info("callback", {"account": "m"})
+    assert [r.fields for r in caplog.records] == [{"account": "m"}]

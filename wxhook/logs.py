@@ -24,12 +24,21 @@ class TextFormatter(logging.Formatter):
         self._stamp = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        # strftime once a second, not once a line.
-        second = int(record.created)
+        return self.stamp(record.created)
+
+    def stamp(self, created: float) -> str:
+        """The time as logging writes it, strftime'd once a second, not once a line."""
+        second = int(created)
         if second != self._second:
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created))
-        return f"{self._stamp},{int(record.msecs):03d}"
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
+        return f"{self._stamp},{int((created - second) * 1000):03d}"
+
+    def line(self, name: str, levelname: str, msg: str, fields: dict[str, Any]) -> str:
+        """The line format() writes for a record without exception, built without one."""
+        return f"{self.stamp(time.time())} {levelname} {name} {msg} " + " ".join(
+            f"{k}={_value(v)}" for k, v in fields.items()
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -51,16 +60,26 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the callback's fields at the top level."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
+        out = self._object(record.created, record.levelname, record.name, record.getMessage())
         out.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+    @staticmethod
+    def _object(created: float, levelname: str, name: str, msg: str) -> dict[str, Any]:
+        return {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+            + f".{int((created - int(created)) * 1000):03d}Z",
+            "level": levelname,
+            "logger": name,
+            "msg": msg,
+        }
+
+    def line(self, name: str, levelname: str, msg: str, fields: dict[str, Any]) -> str:
+        """The line format() writes for a record without exception, built without one."""
+        out = self._object(time.time(), levelname, name, msg)
+        out.update(fields)
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -84,16 +103,21 @@ class BatchingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = (self.format(record) + "\n").encode("utf-8", "replace")
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return
+        self.add(line, record.levelno)
+
+    def add(self, line: str, levelno: int) -> None:
+        """Queue one formatted line (emit, or FastLine without a LogRecord)."""
+        data = (line + "\n").encode("utf-8", "replace")
         self.acquire()
         try:
-            self._lines.append(line)
-            self._size += len(line)
+            self._lines.append(data)
+            self._size += len(data)
             due = time.monotonic() - self._last >= self.interval
-            if record.levelno >= logging.WARNING or self._size >= self.CHUNK or due:
+            if levelno >= logging.WARNING or self._size >= self.CHUNK or due:
                 self._write()
         finally:
             self.release()
@@ -126,6 +150,45 @@ class BatchingHandler(logging.Handler):
                 data = data[os.write(self.fd, data) :]
         except OSError:
             pass  # nowhere to log to; never break a request over it
+
+
+class FastLine:
+    """The per-callback INFO line at a fraction of logging's cost (no LogRecord, no caller
+    lookup), written exactly as logging would write it, when logging is wxhook's own set-up
+    (setup_logging: one BatchingHandler on the root logger, no filters, the logger without
+    handlers of its own). Otherwise, e.g. under pytest's caplog, it goes through logging."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._root = logging.getLogger()
+
+    def info(self, msg: str, fields: dict[str, Any]) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        root = self._root
+        handlers = root.handlers
+        if (
+            len(handlers) == 1
+            and type(handler := handlers[0]) is BatchingHandler
+            and not handler.filters
+            and handler.level <= logging.INFO
+            and isinstance(formatter := handler.formatter, TextFormatter | JsonFormatter)
+            and not root.filters
+            and self._plain_path()
+        ):
+            handler.add(formatter.line(logger.name, "INFO", msg, fields), logging.INFO)
+            return
+        logger.info(msg, extra={"fields": fields})
+
+    def _plain_path(self) -> bool:
+        # Between the logger and the root: no handlers, no filters, propagation on.
+        node: logging.Logger | None = self.logger
+        while node is not None and node is not self._root:
+            if node.handlers or node.filters or not node.propagate:
+                return False
+            node = node.parent
+        return True
 
 
 def flush_logs() -> None:

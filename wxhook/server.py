@@ -30,7 +30,7 @@ from .core import (
     verify_url,
 )
 from .dispatcher import Dispatcher
-from .logs import flush_logs
+from .logs import FastLine, flush_logs
 from .metrics import Metrics
 from .plugins import load_plugins
 from .router import Router, State
@@ -38,6 +38,7 @@ from .stores import NonceGuard, Store, StoreUnavailable, open_store
 
 log = logging.getLogger("wxhook.server")
 access = logging.getLogger("wxhook.access")
+access_line = FastLine(access)
 
 CONFIG = web.AppKey("config", Config)
 ROUTER = web.AppKey("router", Router)
@@ -185,21 +186,18 @@ class Endpoint:
         label = outcome.outcome if outcome.outcome in ("duplicate", "shed") or payload else "empty"
         metrics.child(metrics.requests, name, msg_type, event, label, "").inc()
         metrics.child(metrics.request_seconds, name).observe(latency)
-        if access.isEnabledFor(logging.INFO):
-            access.info(
-                "callback",
-                extra={
-                    "fields": {
-                        "account": name,
-                        "type": message.type,
-                        "event": event,
-                        "dedup_key": outcome.dedup_key,
-                        "outcome": label,
-                        "handlers": outcome.handlers,
-                        "latency_ms": round(latency * 1000, 1),
-                    }
-                },
-            )
+        access_line.info(
+            "callback",
+            {
+                "account": name,
+                "type": message.type,
+                "event": event,
+                "dedup_key": outcome.dedup_key,
+                "outcome": label,
+                "handlers": outcome.handlers,
+                "latency_ms": round(latency * 1000, 1),
+            },
+        )
         if not payload:
             return EMPTY
         return Answer(200, payload, XML)
