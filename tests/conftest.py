@@ -72,11 +72,13 @@ class RedisProcess:
         password: str = "",
         tls_dir: Path | None = None,
         data_dir: Path | None = None,
+        unix_socket: Path | None = None,
     ) -> None:
         self.port = port
         self.password = password
         self.tls_dir = tls_dir
         self.data_dir = data_dir  # set: an append-only file there, fsynced on every write
+        self.unix_socket = unix_socket  # set: it listens there too (and on the port)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -100,6 +102,8 @@ class RedisProcess:
             args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data_dir)]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.unix_socket is not None:
+            args += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
         if self.tls_dir is None:
             args += ["--port", str(self.port)]
         else:

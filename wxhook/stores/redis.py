@@ -12,15 +12,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from ..config import StoreConfig
 from ..core import ReplayError
 from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
-from .batch import Batcher, Script
+from .resp import Options, RespClient, RespError, Script
 
 log = logging.getLogger("wxhook.store")
 
@@ -55,6 +56,29 @@ def _existing(value: object, mine: bytes = b"") -> Existing | None:
     return Existing.decode(value)
 
 
+def resp_options(client: aioredis.Redis) -> Options:
+    """The hot-path client's connection options: those of the redis-py client, parsed by
+    redis-py itself from the URL and the keyword arguments (host and port or a unix socket,
+    TLS with the URL's ssl_* options, username, password, db, client name, timeouts)."""
+    pool = client.connection_pool
+    conn = pool.connection_class(**pool.connection_kwargs)  # parses, connects nothing
+    if conn.credential_provider is not None:
+        raise ValueError("a redis credential_provider is not supported by the store")
+    common: dict[str, Any] = {
+        "username": conn.username,
+        "password": conn.password,
+        "db": int(conn.db),
+        "client_name": conn.client_name,
+        "connect_timeout": conn.socket_connect_timeout,
+        "socket_timeout": conn.socket_timeout,
+    }
+    if isinstance(conn, UnixDomainSocketConnection):
+        return Options(path=conn.path, **common)
+    tls = conn.ssl_context.get if isinstance(conn, SSLConnection) else None  # on first use
+    host, port, keepalive = conn.host, conn.port, conn.socket_keepalive  # type: ignore[attr-defined]
+    return Options(host=host, port=port, ssl=tls, keepalive=keepalive, **common)
+
+
 class RedisStore:
     """SET NX EX claims: the first delivery owns a key; retries find its reply there."""
 
@@ -65,8 +89,9 @@ class RedisStore:
         self.bound = bound
         self._failures_max = failures_max
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
-        # Concurrent pushes share one pipeline round trip (bench/PROFILE.md, item 1).
-        self._batch = Batcher(client, noscript=NoScriptError)
+        # The hot path (claims, stored replies) goes through a small pipelined client on one
+        # connection of its own, with the same options (bench/PROFILE.md, items 1 and 7).
+        self._resp = RespClient(resp_options(client))
         self._guarded = Script(_GUARDED_CLAIM)
         self._unlock = client.register_script(_UNLOCK)
         # Failure records Redis could not take yet: kept (bounded) and written when it is back.
@@ -103,7 +128,7 @@ class RedisStore:
         mine = PENDING + os.urandom(8).hex().encode()
         try:
             if guard is not None:
-                result = await self._batch.eval_script(
+                result = await self._resp.eval_script(
                     self._guarded,
                     [PREFIX + key, NONCE + guard.key],
                     [ttl, guard.digest, guard.ttl, mine],
@@ -114,29 +139,27 @@ class RedisStore:
             if self._set_get:
                 try:
                     # One round trip: set if absent, and get what was there if not.
-                    old = await self._batch.execute(
-                        "SET", PREFIX + key, mine, "NX", "GET", "EX", ttl, get=True
-                    )
+                    old = await self._resp.send("SET", PREFIX + key, mine, "NX", "GET", "EX", ttl)
                     return _existing(old, mine)
-                except ResponseError:
+                except RespError:  # Redis < 7: SET takes NX or GET, not both
                     self._set_get = False
             if await self._client.set(PREFIX + key, mine, nx=True, ex=ttl):
                 return None
             return _existing(await self._client.get(PREFIX + key), mine)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RespError, OSError) as exc:
             raise StoreUnavailable(f"redis claim failed: {exc}") from exc
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         try:
-            await self._batch.execute("SET", PREFIX + key, DONE + reply, "EX", ttl)
-        except (RedisError, OSError) as exc:
+            await self._resp.send("SET", PREFIX + key, DONE + reply, "EX", ttl)
+        except (RespError, OSError) as exc:
             raise StoreUnavailable(f"redis store of a reply failed: {exc}") from exc
 
     def complete_soon(
         self, key: str, reply: bytes, ttl: int, on_error: Callable[[StoreUnavailable], None]
     ) -> None:
         """complete() without a task: the SET joins the next pipeline; a failure calls on_error."""
-        future = self._batch.send("SET", PREFIX + key, DONE + reply, "EX", ttl)
+        future = self._resp.send("SET", PREFIX + key, DONE + reply, "EX", ttl)
 
         def done(f: asyncio.Future[Any]) -> None:
             if not f.cancelled() and (exc := f.exception()) is not None:
@@ -286,5 +309,5 @@ class RedisStore:
             for data in self._unsent:
                 log.error("failure record not stored (Redis unreachable at shutdown): %s", data)
             self._unsent.clear()
-        await self._batch.aclose()
+        await self._resp.aclose()
         await self._client.aclose()
