@@ -314,3 +314,21 @@ async def test_a_handler_cut_at_the_deadline_after_its_first_wait_is_cancelled_i
     await asyncio.wait_for(cancelled.wait(), 5)  # the cut reached the handler's own await
     records = await d.store.failures()
     assert len(records) == 1 and "background_timeout" in records[0]["error"]
+
+
+async def test_asyncio_timeout_inside_a_handler_cuts_only_that_handler():
+    r = Router()
+    outcome: list[str] = []
+
+    @r.message("text")
+    async def bounded(m):
+        try:
+            async with asyncio.timeout(0.05):  # entered before the handler's first wait
+                await asyncio.sleep(5)
+        except TimeoutError:
+            outcome.append("timed out")
+        return "gave up in time"
+
+    out = await dispatcher(r).dispatch("a", text())
+    assert b"gave up in time" in out.reply and outcome == ["timed out"]
+    assert asyncio.current_task().cancelling() == 0  # the caller was not cancelled

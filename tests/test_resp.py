@@ -524,3 +524,42 @@ async def test_store_fails_open_when_redis_is_down(own_redis):
     own_redis.start()
     assert await store.claim(key(), 60) is None
     await store.close()
+
+
+# Commands nobody awaits (the stored reply of every push) ------------------------------------
+
+
+async def test_quiet_commands_land_and_report_only_their_errors(client, redispy):
+    errors: list[BaseException] = []
+    k, s = key(), key()
+    await redispy.set(s, b"text")
+    for i in range(50):
+        client.send_quiet(errors.append, "RPUSH", k, i)
+    client.send_quiet(errors.append, "INCR", s)  # not a number: an error reply
+    client.send_quiet(errors.append, "RPUSH", k, 50)  # its neighbour is not affected
+    assert await client.execute("PING") == b"PONG"  # after the quiet ones, on the same line
+    assert await redispy.llen(k) == 51
+    assert len(errors) == 1 and isinstance(errors[0], RespError)
+
+
+async def test_close_waits_for_quiet_commands_and_a_lost_connection_reports_them(redis_url):
+    c = client_for(redis_url, socket_timeout=2)
+    k = key()
+    errors: list[BaseException] = []
+    c.send_quiet(errors.append, "SET", k, b"stored", "EX", 60)
+    await c.aclose()  # waits for the reply nobody awaited
+    check = aioredis.Redis.from_url(redis_url)
+    assert await check.get(k) == b"stored" and errors == []
+    await check.aclose()
+
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    c = RespClient(Options(host="127.0.0.1", port=port, socket_timeout=0.2, connect_timeout=1))
+    c.send_quiet(errors.append, "SET", k, b"never")
+    for _ in range(100):
+        if errors:
+            break
+        await asyncio.sleep(0.02)
+    assert len(errors) == 1 and isinstance(errors[0], RespTimeoutError)
+    await c.aclose()
+    silent.close()

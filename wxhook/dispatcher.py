@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import math
@@ -12,7 +11,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias
 
 from .api import WeChatAPI
 from .core import (
@@ -26,6 +25,7 @@ from .core import (
 )
 from .core.events import BaseEvent
 from .core.replies import NewsReply, Reply, as_reply
+from .loop import start_task
 from .metrics import Metrics
 from .router import TYPING_RENEW, Context, Handler, Router, State
 from .stores import NonceGuard, Store, StoreUnavailable
@@ -47,31 +47,6 @@ class Answer:
 # A handler task's result: its answer, or None for no reply.
 Result: TypeAlias = Answer | None
 HandlerTask: TypeAlias = asyncio.Task[Result]
-# A started handler: a task, or (it answered without waiting) a future already done.
-HandlerFuture: TypeAlias = asyncio.Future[Result]
-
-
-async def _resume(coro: Coroutine[Any, Any, Result], waiting_on: Any) -> Result:
-    """Drive the rest of a coroutine whose first step already ran and yielded `waiting_on`
-    (the future it awaits, or None for a bare yield), exactly as a task would."""
-    while True:
-        try:
-            if waiting_on is None:
-                await asyncio.sleep(0)
-            else:
-                # The coroutine's own await marked it; a task takes it over by clearing that.
-                waiting_on._asyncio_future_blocking = False
-                await waiting_on
-        except BaseException as exc:  # cancelled (or the future failed): the coroutine hears it
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration as stop:
-                return cast(Result, stop.value)
-        else:
-            try:
-                waiting_on = coro.send(None)
-            except StopIteration as stop:
-                return cast(Result, stop.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +60,7 @@ class Outcome:
     handlers: int = 0
 
 
-def decided(tasks: list[HandlerFuture]) -> tuple[bool, Result]:
+def decided(tasks: list[HandlerTask]) -> tuple[bool, Result]:
     """The first non-None result in registration order, once every earlier handler is done."""
     for task in tasks:
         if not task.done():
@@ -198,23 +173,12 @@ class Dispatcher:
         """Handler tasks running now, before or after their response."""
         return len(self._jobs)
 
-    def _start(self, handler: Handler, message: BaseMessage, ctx: Context) -> HandlerFuture:
-        """Start a handler. It runs at once up to its first real wait (as Python 3.12's eager
-        tasks do): a handler that answers without waiting costs no task and no loop turn."""
+    def _start(self, handler: Handler, message: BaseMessage, ctx: Context) -> HandlerTask:
         loop = asyncio.get_running_loop()
         coro = self._run(handler, message, ctx)
-        context = contextvars.copy_context()  # its own, as a task would have
-        try:
-            waiting_on = context.run(coro.send, None)
-        except StopIteration as stop:
-            future: asyncio.Future[Result] = loop.create_future()
-            future.set_result(stop.value)
-            return future
-        except asyncio.CancelledError:
-            future = loop.create_future()
-            future.cancel()
-            return future
-        task = loop.create_task(_resume(coro, waiting_on), name=handler.name, context=context)
+        task = start_task(loop, coro, handler.name)
+        if task.done():  # answered without waiting (started eagerly)
+            return task
         self._jobs[task] = (handler, message, ctx)
         self.metrics.in_flight.inc()
         task.add_done_callback(self._job_done)
@@ -334,7 +298,7 @@ class Dispatcher:
             )
             raise
 
-    async def _select(self, tasks: list[HandlerFuture], until: float | None) -> tuple[bool, Result]:
+    async def _select(self, tasks: list[HandlerTask], until: float | None) -> tuple[bool, Result]:
         """Wait until the reply is decided, or until the monotonic time `until`."""
         while True:
             done, result = decided(tasks)
@@ -460,10 +424,10 @@ class Dispatcher:
             self._spawn(self._complete(key, b"", ttl))
         return Outcome(b"", "shed", key)
 
-    def _release(self, tasks: list[HandlerFuture], job: _Job, *, late: bool) -> None:
+    def _release(self, tasks: list[HandlerTask], job: _Job, *, late: bool) -> None:
         """Hand the handlers still running to the background, within the configured limits."""
         key = job.key
-        leftovers = [t for t in tasks if not t.done() and isinstance(t, asyncio.Task)]
+        leftovers = [t for t in tasks if not t.done()]
         if not leftovers and not late:
             return
         if len(self._handlers_in_background) + len(leftovers) > self.max_background:
@@ -482,7 +446,7 @@ class Dispatcher:
         self._spawn(self._finish(tasks, leftovers, job, late))
 
     async def _finish(
-        self, tasks: list[HandlerFuture], leftovers: list[HandlerTask], job: _Job, late: bool
+        self, tasks: list[HandlerTask], leftovers: list[HandlerTask], job: _Job, late: bool
     ) -> None:
         """After the response: a late reply goes out as a customer-service message, or is kept
         for a retry, as soon as it is known; handlers still running are bounded by

@@ -28,6 +28,7 @@ import httptools
 from aiohttp import web
 
 from .core import BodyTooLarge
+from .loop import start_task
 from .server import CONFIG, ENDPOINTS, METRICS, STORE, Answer, Endpoint, exposition, ready
 
 log = logging.getLogger("wxhook.server")
@@ -222,7 +223,9 @@ class Connection(asyncio.Protocol):
         )
         self.queue.append(request)
         if self.worker is None:
-            self.worker = self.loop.create_task(self.work())
+            worker = start_task(self.loop, self.work())
+            if not worker.done():  # (started eagerly, it may have answered already)
+                self.worker = worker
         elif len(self.queue) >= MAX_QUEUED and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()

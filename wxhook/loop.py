@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("wxhook.loop")
 
@@ -27,3 +32,18 @@ def use_uvloop(choice: str = "auto") -> bool:
         return False
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return True
+
+
+# Python >= 3.12 starts a task eagerly on request: its first step runs at once, with the task
+# current (asyncio.timeout and current_task work as usual); a coroutine that finishes without
+# waiting is done before the task is returned, and never scheduled.
+EAGER = sys.version_info >= (3, 12)
+
+
+def start_task(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], name: str | None = None
+) -> asyncio.Task[T]:
+    """A task for `coro`, started eagerly where Python can (it may be done already)."""
+    if EAGER:
+        return asyncio.Task(coro, loop=loop, name=name, eager_start=True)  # type: ignore[call-arg]
+    return loop.create_task(coro, name=name)

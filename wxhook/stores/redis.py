@@ -159,13 +159,11 @@ class RedisStore:
         self, key: str, reply: bytes, ttl: int, on_error: Callable[[StoreUnavailable], None]
     ) -> None:
         """complete() without a task: the SET joins the next pipeline; a failure calls on_error."""
-        future = self._resp.send("SET", PREFIX + key, DONE + reply, "EX", ttl)
 
-        def done(f: asyncio.Future[Any]) -> None:
-            if not f.cancelled() and (exc := f.exception()) is not None:
-                on_error(StoreUnavailable(f"redis store of a reply failed: {exc}"))
+        def failed(exc: BaseException) -> None:
+            on_error(StoreUnavailable(f"redis store of a reply failed: {exc}"))
 
-        future.add_done_callback(done)
+        self._resp.send_quiet(failed, "SET", PREFIX + key, DONE + reply, "EX", ttl)
 
     async def wait_done(self, key: str, within: float) -> bytes | None:
         loop = asyncio.get_running_loop()

@@ -34,8 +34,46 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 Word = bytes | str | int | float
+
+
 # A queued or outstanding command: its future, its packed bytes, whether it was tried already.
-_Entry = tuple[asyncio.Future[Any], bytes, bool]
+class _Quiet:
+    """The reply of a command nobody awaits: an error goes to a callback at once; no future,
+    no loop callback (the stored reply of every push is sent this way)."""
+
+    __slots__ = ("_done", "_on_error", "_waiter")
+
+    def __init__(self, on_error: Callable[[BaseException], None]) -> None:
+        self._done = False
+        self._on_error = on_error
+        self._waiter: asyncio.Future[None] | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any) -> None:
+        self._settle()
+
+    def set_exception(self, exc: BaseException) -> None:
+        if not self._done:
+            self._settle()
+            self._on_error(exc)
+
+    def _settle(self) -> None:
+        self._done = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def waiter(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """A future done when the reply is in (for a close that waits for it)."""
+        if self._waiter is None:
+            self._waiter = loop.create_future()
+            if self._done:
+                self._waiter.set_result(None)
+        return self._waiter
+
+
+_Entry = tuple["asyncio.Future[Any] | _Quiet", bytes, bool]
 
 
 class RespError(Exception):
@@ -339,6 +377,17 @@ class RespClient:
             loop.call_soon(self._flush)
         return future
 
+    def send_quiet(self, on_error: Callable[[BaseException], None], *words: Word) -> None:
+        """Queue one command whose reply nobody waits for; an error reply or a lost
+        connection calls `on_error` (from the event loop, at once)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        self._queue.append((_Quiet(on_error), pack(words), False))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+
     async def execute(self, *words: Word) -> Any:
         """Send one command and return its reply; raises RespError for an error reply,
         RespConnectionError or RespTimeoutError if Redis could not answer."""
@@ -361,11 +410,13 @@ class RespClient:
             return
         if self._queue:
             self._flush()
-        pending = [entry[0] for entry in self._queue]
+        entries = list(self._queue)
         if self._conn is not None:
-            pending += [entry[0] for entry in self._conn.waiting]
-        if pending:
-            await asyncio.wait(pending, timeout=grace)
+            entries += self._conn.waiting
+        loop = self._loop
+        futures = [f if isinstance(f, asyncio.Future) else f.waiter(loop) for f, _, _ in entries]
+        if futures:
+            await asyncio.wait(futures, timeout=grace)
         if self._connecting is not None:
             self._connecting.cancel()
             self._connecting = None
@@ -440,11 +491,14 @@ class RespClient:
                     await loop.create_connection(factory, options.host, options.port, ssl=tls)
                 assert conn is not None
                 if self._handshake:
-                    handshake = [(loop.create_future(), data, True) for data in self._handshake]
+                    replied: list[asyncio.Future[Any]] = [
+                        loop.create_future() for _ in self._handshake
+                    ]
+                    handshake: list[_Entry] = [
+                        (f, data, True) for f, data in zip(replied, self._handshake, strict=True)
+                    ]
                     conn.write(handshake)
-                    replies = await asyncio.gather(
-                        *(f for f, _, _ in handshake), return_exceptions=True
-                    )
+                    replies = await asyncio.gather(*replied, return_exceptions=True)
                     for reply in replies:
                         if isinstance(reply, RespError):
                             error = f"redis refused the connection: {reply}"
