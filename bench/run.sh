@@ -21,12 +21,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-[ -x .venv-bench/bin/python ] || "$PYTHON" -m venv .venv-bench
-.venv-bench/bin/python -m pip install --quiet --upgrade pip
-.venv-bench/bin/python -m pip install --quiet -e . -r bench/requirements.txt
+# One venv per interpreter: PYTHON=python3.12 bash bench/run.sh runs all three servers on 3.12.
+VENV=${BENCH_VENV:-.venv-bench}
+[ "$PYTHON" = python3 ] || VENV=${BENCH_VENV:-.venv-bench-$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e . -r bench/requirements.txt
 
-.venv-bench/bin/python bench/sidebyside.py "$@"
+"$VENV/bin/python" bench/sidebyside.py "$@"
 case " $* " in
   *" --smoke "* | *" --rounds 0 "*) ;;  # a smoke test or a soak alone: no microbenchmark
-  *) .venv-bench/bin/python bench/core.py ;;
+  *) "$VENV/bin/python" bench/core.py ;;
 esac

@@ -10,7 +10,7 @@ from conftest import WxhookTestServer
 from helpers import ACCOUNTS, app, keys, msgid, uid
 
 from wxhook import Router, TextMessage
-from wxhook.httpserver import parse_query
+from wxhook.httpserver import FEED_QUEUED, MAX_QUEUED, parse_query
 from wxhook.simulator import message, open_reply, push, verification
 
 
@@ -45,15 +45,19 @@ def post_bytes(content: str, *, close: bool = False, version: str = "1.1") -> by
     return head.encode() + b"\r\n" + body
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    lines = head.decode().split("\r\n")
+async def read_response(
+    reader: asyncio.StreamReader, *, head: bool = False
+) -> tuple[int, dict[str, str], bytes]:
+    raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    lines = raw.decode().split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
     headers = {}
     for line in lines[1:]:
         if ":" in line:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
+    if head:  # an answer to HEAD has no body, whatever its Content-Length says
+        return status, headers, b""
     body = await reader.readexactly(int(headers.get("content-length", "0")))
     return status, headers, body
 
@@ -162,7 +166,11 @@ async def test_routes_methods_and_expect_continue(server):
         b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
     )
     assert status == 405 and headers["allow"] == "GET"
-    assert (await ask(b"HEAD /plain HTTP/1.1\r\nHost: x\r\n\r\n"))[0] == 405
+    for target in (b"/plain", b"/healthz", b"/nowhere"):  # HEAD: no body, the line stays in step
+        writer.write(b"HEAD " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, _ = await read_response(reader, head=True)
+        assert status in (404, 405) and int(headers["content-length"]) > 0
+    assert (await ask(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))[::2] == (200, b"ok\n")
     # GET verification with a percent-encoded path and query.
     query = urlencode(verification(keys("plain"), echostr="a b+c"))
     path = ACCOUNTS["plain"]["path"].replace("p", "%70")
@@ -208,3 +216,135 @@ def test_parse_query_decodes_only_what_is_escaped_and_keeps_the_first_value():
         "timestamp": "1",
         "nonce": "n",
     }
+
+
+# Limits and flow control ----------------------------------------------------------------------
+
+
+def counting(seen: list[str], delay: float) -> Router:
+    router = Router()
+
+    @router.message("text")
+    async def text(msg: TextMessage) -> str:
+        seen.append(msg.content)
+        await asyncio.sleep(delay)
+        return f"echo: {msg.content}"
+
+    return router
+
+
+async def serve_app(application) -> WxhookTestServer:
+    srv = WxhookTestServer(application)
+    await srv.start_server()
+    return srv
+
+
+async def test_a_header_that_never_ends_is_431_before_it_grows(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nX-Endless: ")
+    for _ in range(64):  # 64 KB with no line end: the parser holds it, we count it
+        writer.write(b"a" * 1024)
+        await writer.drain()
+        if reader.at_eof() or reader._buffer:  # the answer came: stop sending
+            break
+    status, headers, _ = await read_response(reader)
+    assert status == 431 and headers["connection"] == "close"
+    assert [c for c in server._http.connections if c.head_fed > 64 * 1024] == []
+    writer.close()
+
+
+async def test_a_refused_body_is_drained_so_the_client_sees_413_not_a_reset(server):
+    body = b"x" * (2 * 1024 * 1024)
+    query, _ = push(keys("plain"), message("text", Content="big", MsgId=msgid()))
+    head = (
+        f"POST {ACCOUNTS['plain']['path']}?{urlencode(query)} HTTP/1.1\r\n"
+        f"Host: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head + body)  # all of it, as clients do without Expect
+        await writer.drain()
+        status, headers, _ = await read_response(reader)
+        assert status == 413 and headers["connection"] == "close"
+        writer.close()
+
+
+async def test_refusals_and_interim_answers_wait_for_the_answers_owed_before_them(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        post_bytes("slow first") + b"POST /plain HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"
+    )
+    first = await read_response(reader)
+    second = await read_response(reader)
+    assert first[0] == 200 and reply_text(first[2]) == "echo: slow first"
+    assert second[0] == 413
+    writer.close()
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    raw = post_bytes("continue")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    writer.write(post_bytes("slow before") + head + b"\r\nExpect: 100-continue\r\n\r\n")
+    status, _, got = await read_response(reader)  # not a 100 first: the 200 it owes
+    assert status == 200 and reply_text(got) == "echo: slow before"
+    writer.write(body)
+    status, _, got = await read_response(reader)
+    assert status == 200 and reply_text(got) == "echo: continue"
+    writer.close()
+
+
+async def test_a_client_that_never_reads_cannot_fill_memory_or_stall_others(server):
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    burst = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 3000  # answers it never reads
+    writer.write(burst)
+    other_reader, other_writer = await asyncio.open_connection("127.0.0.1", server.port)
+    for _ in range(20):
+        other_writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await read_response(other_reader))[::2] == (200, b"ok\n")
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    flood = [c for c in server._http.connections if c.transport.get_write_buffer_size() > 0]
+    assert flood, "the flooding connection should have answers waiting"
+    for c in server._http.connections:
+        assert c.transport.get_write_buffer_size() < 1024 * 1024  # paused, not buffering on
+        assert len(c.queue) <= MAX_QUEUED + FEED_QUEUED // 16  # a request is over 16 bytes
+    writer.transport.abort()
+    other_writer.close()
+
+
+async def test_the_read_timeout_does_not_run_while_the_server_holds_requests_back():
+    seen: list[str] = []
+    srv = await serve_app(app(counting(seen, 0.1), server={"read_timeout": 0.5}))
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(b"".join(post_bytes(f"m{i}") for i in range(24)))  # 2.4 s of work queued
+    got = [reply_text((await read_response(reader))[2]) for _ in range(24)]
+    assert got == [f"echo: m{i}" for i in range(24)]
+    writer.close()
+    await srv.close()
+
+
+async def test_requests_queued_behind_a_client_that_left_are_not_handled():
+    seen: list[str] = []
+    srv = await serve_app(app(counting(seen, 0.2)))
+    _reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(b"".join(post_bytes(f"q{i}") for i in range(10)))
+    await asyncio.sleep(0.1)
+    writer.transport.abort()  # gone while the first is being handled
+    await asyncio.sleep(0.6)
+    assert 1 <= len(seen) <= 2, seen
+    await srv.close()
+
+
+async def test_http_1_0_keep_alive_and_upgrade_requests(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    status, headers, _ = await read_response(reader)
+    assert status == 200 and headers["connection"] == "keep-alive"
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+    status, _, body = await read_response(reader)  # answered as a plain request, then closed
+    assert (status, body) == (200, b"ok\n")
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET http://127.0.0.1/healthz#frag HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_response(reader))[::2] == (200, b"ok\n")  # absolute form
+    writer.close()

@@ -287,3 +287,20 @@ async def test_readyz_does_not_leak_store_details(http_client):
     client = await http_client(app(echo_router(), "redis://127.0.0.1:1/0"))
     resp = await client.get("/readyz")
     assert resp.status == 503 and await resp.text() == "store unavailable\n"
+
+
+async def test_a_timeout_inside_a_handler_cuts_the_handler_not_the_request(http_client):
+    router = Router()
+
+    @router.message("text")
+    async def bounded(msg: TextMessage) -> str:
+        try:
+            async with asyncio.timeout(0.2):  # as an API call with a timeout would
+                await asyncio.sleep(3)
+        except TimeoutError:
+            return "the API was too slow"
+        return "never"
+
+    client = await http_client(app(router))
+    status, reply, _ = await post(client, "plain", message("text", Content="hi", MsgId=msgid()))
+    assert status == 200 and reply["Content"] == "the API was too slow"

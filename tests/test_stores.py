@@ -101,3 +101,24 @@ def test_failures_command_prints_records(tmp_path: Path, redis_url: str):
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     mine = [r for r in rows if r.get("marker") == marker]
     assert mine and mine[0]["error"] == "E: x" and "traceback" not in mine[0]
+
+
+async def test_a_transient_redis_error_does_not_switch_off_set_nx_get(own_redis):
+    import redis.asyncio as aioredis
+
+    from wxhook.stores import StoreUnavailable
+
+    s = RedisStore.from_config(StoreConfig(url=own_redis.url))
+    admin = aioredis.Redis.from_url(own_redis.url)
+    try:
+        assert await s.claim("k|" + uuid.uuid4().hex, 60) is None
+        await admin.config_set("maxmemory-policy", "noeviction")
+        await admin.config_set("maxmemory", 1)  # every write is refused: OOM
+        with pytest.raises(StoreUnavailable):
+            await s.claim("k|" + uuid.uuid4().hex, 60)
+        await admin.config_set("maxmemory", 0)
+        assert s._set_get  # one round trip again, not the two-command fallback
+        assert await s.claim("k|" + uuid.uuid4().hex, 60) is None
+    finally:
+        await admin.aclose()
+        await s.close()

@@ -177,7 +177,8 @@ class FastLine:
             and not root.filters
             and self._plain_path()
         ):
-            handler.add(formatter.line(logger.name, "INFO", msg, fields), logging.INFO)
+            level = logging.getLevelName(logging.INFO)  # as logging names it, renamed or not
+            handler.add(formatter.line(logger.name, level, msg, fields), logging.INFO)
             return
         logger.info(msg, extra={"fields": fields})
 

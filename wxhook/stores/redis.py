@@ -141,7 +141,11 @@ class RedisStore:
                     # One round trip: set if absent, and get what was there if not.
                     old = await self._resp.send("SET", PREFIX + key, mine, "NX", "GET", "EX", ttl)
                     return _existing(old, mine)
-                except RespError:  # Redis < 7: SET takes NX or GET, not both
+                except RespError as exc:
+                    # Redis < 7: SET takes NX or GET, not both ("ERR syntax error"). Any other
+                    # error (OOM, LOADING, READONLY...) is this claim's, not the server's kind.
+                    if "syntax error" not in str(exc).lower():
+                        raise
                     self._set_get = False
             if await self._client.set(PREFIX + key, mine, nx=True, ex=ttl):
                 return None

@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+log = logging.getLogger("wxhook.store")
 
 Word = bytes | str | int | float
 
@@ -57,7 +60,10 @@ class _Quiet:
     def set_exception(self, exc: BaseException) -> None:
         if not self._done:
             self._settle()
-            self._on_error(exc)
+            try:
+                self._on_error(exc)
+            except Exception:  # the other commands of the batch must still get their replies
+                log.exception("a redis error callback failed")
 
     def _settle(self) -> None:
         self._done = True
@@ -274,6 +280,9 @@ class _Connection(asyncio.Protocol):
                     future.set_exception(value)
                 else:
                     future.set_result(value)
+        except RecursionError:  # a reply nested absurdly deep: only a hostile server sends it
+            self.client._drop(self, ProtocolError("redis reply nested too deep"), retry=False)
+            return
         except ProtocolError as exc:  # nothing can be matched any more: no retry either
             self.client._drop(self, exc, retry=False)
             return
