@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from conftest import free_port, start_serve
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -38,7 +39,13 @@ PLUGIN = textwrap.dedent(
 
 
 def start(
-    tmp: Path, *, workers: int = 1, grace: float = 10.0, store: str = "memory://"
+    tmp: Path,
+    *,
+    workers: int = 1,
+    grace: float = 10.0,
+    store: str = "memory://",
+    loop: str = "asyncio",
+    http: str = "wxhook",
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     (tmp / "procplugin.py").write_text(PLUGIN)
@@ -50,6 +57,8 @@ def start(
             port = {port}
             workers = {workers}
             shutdown_grace = {grace}
+            event_loop = "{loop}"
+            http = "{http}"
             [dispatch]
             deadline = 0.3
             [store]
@@ -147,3 +156,21 @@ def test_simulate_command_talks_to_a_running_server(tmp_path: Path):
         assert '"Content": "from file"' in simulate("file", "push.xml")
     finally:
         stop(proc, timeout=20.0)
+
+
+@pytest.mark.parametrize("http", ["wxhook", "aiohttp"])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_serve_on_each_event_loop_and_http_layer(tmp_path: Path, redis_url: str, loop, http):
+    proc, port = start(tmp_path, store=redis_url, loop=loop, http=http)
+    try:
+        msg_id = int(time.time() * 1000) % 10**12
+        first = send(port, f"hello {loop} {http}", msg_id)
+        assert open_reply(KEYS, first)["Content"] == f"hello {loop} {http}"
+        assert send(port, f"hello {loop} {http}", msg_id) == first  # WeChat's retry: from Redis
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+            assert r.read() == b"ready\n"
+    finally:
+        assert stop(proc, 15) < 15
+    log = (tmp_path / "server.log").read_text()
+    assert f"event loop {loop}" in log and "Traceback" not in log
+    assert proc.returncode == 0

@@ -36,6 +36,7 @@ from wxhook.stores.resp import (
     _Connection,
     pack,
     parse,
+    set_command,
 )
 
 
@@ -534,9 +535,9 @@ async def test_quiet_commands_land_and_report_only_their_errors(client, redispy)
     k, s = key(), key()
     await redispy.set(s, b"text")
     for i in range(50):
-        client.send_quiet(errors.append, "RPUSH", k, i)
-    client.send_quiet(errors.append, "INCR", s)  # not a number: an error reply
-    client.send_quiet(errors.append, "RPUSH", k, 50)  # its neighbour is not affected
+        client.send_quiet(errors.append, pack(["RPUSH", k, i]))
+    client.send_quiet(errors.append, pack(["INCR", s]))  # not a number: an error reply
+    client.send_quiet(errors.append, pack(["RPUSH", k, 50]))  # its neighbour is not affected
     assert await client.execute("PING") == b"PONG"  # after the quiet ones, on the same line
     assert await redispy.llen(k) == 51
     assert len(errors) == 1 and isinstance(errors[0], RespError)
@@ -546,7 +547,7 @@ async def test_close_waits_for_quiet_commands_and_a_lost_connection_reports_them
     c = client_for(redis_url, socket_timeout=2)
     k = key()
     errors: list[BaseException] = []
-    c.send_quiet(errors.append, "SET", k, b"stored", "EX", 60)
+    c.send_quiet(errors.append, set_command(k.encode(), b"stored", 60))
     await c.aclose()  # waits for the reply nobody awaited
     check = aioredis.Redis.from_url(redis_url)
     assert await check.get(k) == b"stored" and errors == []
@@ -555,7 +556,7 @@ async def test_close_waits_for_quiet_commands_and_a_lost_connection_reports_them
     silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     c = RespClient(Options(host="127.0.0.1", port=port, socket_timeout=0.2, connect_timeout=1))
-    c.send_quiet(errors.append, "SET", k, b"never")
+    c.send_quiet(errors.append, pack(["SET", k, b"never"]))
     for _ in range(100):
         if errors:
             break
@@ -563,3 +564,11 @@ async def test_close_waits_for_quiet_commands_and_a_lost_connection_reports_them
     assert len(errors) == 1 and isinstance(errors[0], RespTimeoutError)
     await c.aclose()
     silent.close()
+
+
+@pytest.mark.parametrize("ttl", [1, 60, 86400, 123456789])
+@pytest.mark.parametrize("nx_get", [True, False])
+def test_the_packed_set_of_every_push_is_what_pack_makes(ttl, nx_get):
+    key, value = "wxhook:dedup:e:ab\u00e9".encode(), b"R<xml>\r\n$3\r\n</xml>"
+    words = ["SET", key, value, *(["NX", "GET"] if nx_get else []), "EX", ttl]
+    assert set_command(key, value, ttl, nx_get=nx_get) == pack(words)

@@ -365,23 +365,26 @@ class Dispatcher:
         if handlers and self.in_flight and self.in_flight + len(handlers) > self.max_in_flight:
             return await self._shed(message, ctx, handlers, key, ttl, claimed)
         tasks = [self._start(h, message, ctx) for h in handlers]
-        window = service_window(message) if account in self.late_replies else None
-        job = _Job(
-            message,
-            ctx,
-            key,
-            ttl,
-            claimed,
-            by_api=window is not None,
-            window_end=arrived + (window or 0.0) - _SAFETY,
-        )
         done = False
+        job: _Job | None = None
         try:
             done, answer = await self._select(tasks, deadline_at)
         finally:
             # Also when this request is cancelled: nothing started here is left untracked.
-            self._release(tasks, job, late=not done)
+            if not done or not all(t.done() for t in tasks):
+                window = service_window(message) if account in self.late_replies else None
+                job = _Job(
+                    message,
+                    ctx,
+                    key,
+                    ttl,
+                    claimed,
+                    by_api=window is not None,
+                    window_end=arrived + (window or 0.0) - _SAFETY,
+                )
+                self._release(tasks, job, late=not done)
         if not done:
+            assert job is not None
             self.metrics.deadline_misses.labels(account).inc()
             log.warning(
                 "deadline of %.1fs reached on %s (dedup key %s): answered empty, handlers go on "

@@ -50,6 +50,8 @@ class TextFormatter(logging.Formatter):
 
 def _value(value: Any) -> str:
     # Quote anything with spaces, quotes or control characters: one record stays one line.
+    if type(value) is int or type(value) is float:
+        return str(value)
     text = str(value)
     if _PLAIN.fullmatch(text):
         return text

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 from ..config import StoreConfig
 from ..core import ReplayError
 from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
-from .resp import Options, RespClient, RespError, Script
+from .resp import Options, RespClient, RespError, Script, set_command
 
 log = logging.getLogger("wxhook.store")
 
@@ -139,7 +139,9 @@ class RedisStore:
             if self._set_get:
                 try:
                     # One round trip: set if absent, and get what was there if not.
-                    old = await self._resp.send("SET", PREFIX + key, mine, "NX", "GET", "EX", ttl)
+                    old = await self._resp.send_packed(
+                        set_command((PREFIX + key).encode(), mine, ttl, nx_get=True)
+                    )
                     return _existing(old, mine)
                 except RespError as exc:
                     # Redis < 7: SET takes NX or GET, not both ("ERR syntax error"). Any other
@@ -155,7 +157,7 @@ class RedisStore:
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         try:
-            await self._resp.send("SET", PREFIX + key, DONE + reply, "EX", ttl)
+            await self._resp.send_packed(set_command((PREFIX + key).encode(), DONE + reply, ttl))
         except (RespError, OSError) as exc:
             raise StoreUnavailable(f"redis store of a reply failed: {exc}") from exc
 
@@ -167,7 +169,7 @@ class RedisStore:
         def failed(exc: BaseException) -> None:
             on_error(StoreUnavailable(f"redis store of a reply failed: {exc}"))
 
-        self._resp.send_quiet(failed, "SET", PREFIX + key, DONE + reply, "EX", ttl)
+        self._resp.send_quiet(failed, set_command((PREFIX + key).encode(), DONE + reply, ttl))
 
     async def wait_done(self, key: str, within: float) -> bytes | None:
         loop = asyncio.get_running_loop()

@@ -32,7 +32,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 log = logging.getLogger("wxhook.store")
 
@@ -202,6 +202,25 @@ def pack(words: Sequence[Word]) -> bytes:
     return b"".join(out)
 
 
+_SET = b"*%d\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b$2\r\nEX\r\n$%d\r\n%d\r\n"
+_NX_GET = b"$2\r\nNX\r\n$3\r\nGET\r\n"
+
+
+def set_command(key: bytes, value: bytes, ttl: int, *, nx_get: bool = False) -> bytes:
+    """pack(["SET", key, value, "NX", "GET", "EX", ttl]) (or without NX GET), in one step:
+    the two commands of every push."""
+    return _SET % (
+        7 if nx_get else 5,
+        len(key),
+        key,
+        len(value),
+        value,
+        _NX_GET if nx_get else b"",
+        len(str(ttl)),
+        ttl,
+    )
+
+
 # The connection ---------------------------------------------------------------------------
 
 
@@ -247,8 +266,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports have asyncio.Transport's methods without deriving from it)
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -375,24 +394,28 @@ class RespClient:
         """Queue one command ("SET", key, value, "EX", 60) without awaiting it: its reply or
         error lands in the returned future (for a reply nobody waits for: add a done-callback).
         """
+        return self.send_packed(pack(words))
+
+    def send_packed(self, command: bytes) -> asyncio.Future[Any]:
+        """send() for a command already packed (see set_command)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
         future = loop.create_future()
-        self._queue.append((future, pack(words), False))
+        self._queue.append((future, command, False))
         if not self._scheduled:
             # After the callbacks already queued in this turn: they may add their commands too.
             self._scheduled = True
             loop.call_soon(self._flush)
         return future
 
-    def send_quiet(self, on_error: Callable[[BaseException], None], *words: Word) -> None:
-        """Queue one command whose reply nobody waits for; an error reply or a lost
+    def send_quiet(self, on_error: Callable[[BaseException], None], command: bytes) -> None:
+        """Queue one packed command whose reply nobody waits for; an error reply or a lost
         connection calls `on_error` (from the event loop, at once)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
-        self._queue.append((_Quiet(on_error), pack(words), False))
+        self._queue.append((_Quiet(on_error), command, False))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
