@@ -43,3 +43,28 @@ export WXHOOK_TEST_REDIS_URL=${WXHOOK_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_P
 .venv/bin/ruff format --check .
 .venv/bin/mypy --strict wxhook
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+
+# 4. Python 3.12 or newer starts tasks eagerly (wxhook/loop.py): handlers and the HTTP layer
+#    then take other paths, which the Docker image (Python 3.12) runs. When such an interpreter
+#    is on the machine (PYTHON_EAGER, or python3.13 / python3.12, pyenv's included), the tests
+#    of those parts run under it too, in .venv-eager.
+if [ $# -eq 0 ]; then
+  EAGER=${PYTHON_EAGER:-}
+  for candidate in python3.13 python3.12 /root/.pyenv/versions/3.13.*/bin/python3 \
+                   /root/.pyenv/versions/3.12.*/bin/python3; do
+    [ -n "$EAGER" ] && break
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      EAGER=$candidate
+    fi
+  done
+  if [ -n "$EAGER" ]; then
+    [ -x .venv-eager/bin/python ] || "$EAGER" -m venv .venv-eager
+    .venv-eager/bin/python -m pip install --quiet --upgrade pip
+    .venv-eager/bin/python -m pip install --quiet -e '.[test]'
+    echo "eager tasks: the HTTP, server, dispatcher and process tests on $(.venv-eager/bin/python -V)"
+    .venv-eager/bin/python -m pytest -q -p no:cacheprovider tests/test_http.py \
+      tests/test_server.py tests/test_dispatcher.py tests/test_process.py tests/test_security.py
+  else
+    echo "no Python >= 3.12 found: the eager-task paths were not tested (set PYTHON_EAGER)" >&2
+  fi
+fi

@@ -348,3 +348,118 @@ async def test_http_1_0_keep_alive_and_upgrade_requests(server):
     writer.write(b"GET http://127.0.0.1/healthz#frag HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await read_response(reader))[::2] == (200, b"ok\n")  # absolute form
     writer.close()
+
+
+# After the second review --------------------------------------------------------------------
+
+
+async def test_a_refusal_behind_held_back_requests_still_reaches_the_client(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    gets = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 400  # over one read slice: held back
+    writer.write(gets + b"POST /plain HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n" + b"x" * 5000)
+    statuses = [(await read_response(reader))[0] for _ in range(401)]
+    assert statuses == [200] * 400 + [413]
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # a close, not a reset
+    writer.close()
+
+
+async def test_a_client_that_stops_reading_is_cut_off(server, monkeypatch):
+    import wxhook.httpserver as httpserver
+
+    monkeypatch.setattr(httpserver, "KEEPALIVE", 0.5)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 3000)  # and never reads
+    for _ in range(100):
+        if not server._http.connections:
+            break
+        await asyncio.sleep(0.05)
+    assert not server._http.connections
+    writer.close()
+
+
+def test_a_pipelined_burst_is_not_answered_inside_one_read():
+    from wxhook.httpserver import Connection
+
+    class Transport:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+        def is_closing(self) -> bool:
+            return False
+
+        def pause_reading(self) -> None: ...
+
+        def resume_reading(self) -> None: ...
+
+        def close(self) -> None: ...
+
+        def abort(self) -> None: ...
+
+    async def run() -> tuple[int, int]:
+        srv = WxhookTestServer(app(echo()))
+        await srv.start_server()
+        conn = Connection(srv._http)
+        transport = Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 200)
+        during = len(transport.written)  # at most the first (started eagerly on 3.12)
+        for _ in range(1000):
+            if len(transport.written) == 200:
+                break
+            await asyncio.sleep(0)
+        conn.connection_lost(None)
+        await srv.close()
+        return during, len(transport.written)
+
+    during, after = asyncio.run(run())
+    assert during <= 1 and after == 200
+
+
+async def test_stop_answers_every_request_received_and_cuts_what_outlives_the_grace():
+    seen: list[str] = []
+    srv = await serve_app(app(counting(seen, 0.2)))
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(b"".join(post_bytes(f"s{i}") for i in range(3)))
+    await asyncio.sleep(0.05)
+    closing = asyncio.create_task(srv.close())  # grace 1 s: enough for the three
+    answers = [await read_response(reader) for _ in range(3)]
+    assert [reply_text(a[2]) for a in answers] == ["echo: s0", "echo: s1", "echo: s2"]
+    assert "connection" not in answers[0][1] and answers[2][1]["connection"] == "close"
+    await closing
+    writer.close()
+
+    from wxhook.server import STORE
+
+    stuck = Router()
+
+    @stuck.message("text")
+    async def forever(msg: TextMessage) -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    application = app(
+        stuck, dispatch={"deadline": 4.5, "background_timeout": 60}, server={"shutdown_grace": 0.5}
+    )
+    srv = await serve_app(application)
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(post_bytes("stuck"))
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(srv._http.stop(0.2), 5)  # the grace ends long before the deadline
+    await srv.runner.cleanup()  # the app's cleanup drains (and records) what was cut
+    records = await application[STORE].failures()
+    assert [r["handler"].rsplit(".", 1)[-1] for r in records] == ["forever"]
+    writer.close()
+
+
+async def test_a_client_that_half_closes_still_gets_its_answer(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(post_bytes("then EOF"))
+    writer.write_eof()  # shutdown(SHUT_WR), as `nc -N` and some proxies do
+    status, _, body = await read_response(reader)
+    assert status == 200 and reply_text(body) == "echo: then EOF"
+    # (answered before the EOF was read, it may not say "close"; the close follows all the same)
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()

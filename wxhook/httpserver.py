@@ -12,9 +12,10 @@ what the aiohttp server did:
   408 for a request not received within server.read_timeout, 404/405 (HEAD answered without a
   body); a refusal goes out in order, then the connection reads and discards what the client
   is still sending for a while (so the client sees the answer rather than a reset) and closes;
-- flow control both ways: at most 16 requests wait on a connection (reading pauses beyond),
-  and no further answer is produced while a client does not read the previous ones; a
-  pipelined burst yields to other connections between answers;
+- flow control both ways: about 16 requests wait on a connection at most (reading pauses
+  beyond), no further answer is produced while a client does not read the previous ones (and
+  a client that stops reading for 75 s is cut off), and a pipelined burst yields to other
+  connections between answers;
 - idle connections closed after 75 s, closing ones aborted when their client stops reading;
 - a graceful stop: no new connections, requests in progress finish (within the grace), then
   the app's cleanup hooks drain background handlers.
@@ -110,6 +111,19 @@ class _Date:
 _date = _Date()
 
 
+_starts: dict[tuple[int, str], bytes] = {}  # status line and Content-Type, made once each
+
+
+def _start(status: int, content_type: str) -> bytes:
+    start = _starts.get((status, content_type))
+    if start is None:
+        reason = _REASONS.get(status, "Unknown")
+        start = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n".encode()
+        if len(_starts) < 256:
+            _starts[status, content_type] = start
+    return start
+
+
 def render(
     answer: Answer,
     keep_alive: bool,
@@ -126,14 +140,8 @@ def render(
         connection = b"Connection: close\r\n"
     return b"".join(
         (
-            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n"
-            % (
-                answer.status,
-                _REASONS.get(answer.status, "Unknown").encode(),
-                answer.content_type.encode(),
-                len(body),
-                _date.get(),
-            ),
+            _start(answer.status, answer.content_type),
+            b"Content-Length: %d\r\nDate: %s\r\n" % (len(body), _date.get()),
             extra,
             connection,
             b"\r\n",
@@ -188,6 +196,9 @@ class Connection(asyncio.Protocol):
         self.inbox = b""  # received, not yet parsed: reading is paused meanwhile
         self.reading_paused = False
         self.writable: asyncio.Future[None] | None = None  # while the client does not read
+        self.write_paused_since = 0.0
+        self.feeding = False  # inside _feed (httptools' parser must not be fed re-entrantly)
+        self.completed_in_feed = 0  # requests completed by the current _feed
         self.refused = False  # a refusal is queued: input is read and discarded
         self.input_ended = False  # no more requests will be read (an Upgrade request)
         self.closed = False  # nothing more is answered on this connection
@@ -228,6 +239,7 @@ class Connection(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self.writable is None or self.writable.done():
             self.writable = self.loop.create_future()
+            self.write_paused_since = self.loop.time()
 
     def resume_writing(self) -> None:
         if self.writable is not None and not self.writable.done():
@@ -235,7 +247,10 @@ class Connection(asyncio.Protocol):
         self.writable = None
 
     def eof_received(self) -> bool | None:
-        return None  # the client is done: the transport closes once our answers are out
+        # The client is done sending (a half-close): what it sent is still answered, then the
+        # connection closes.
+        self._end_input()
+        return True
 
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
@@ -251,6 +266,15 @@ class Connection(asyncio.Protocol):
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
+        assert not self.feeding, "the HTTP parser was fed re-entrantly"
+        self.feeding = True
+        self.completed_in_feed = 0
+        try:
+            self._feed_slices(data)
+        finally:
+            self.feeding = False
+
+    def _feed_slices(self, data: bytes) -> None:
         pos, size = 0, len(data)
         while pos < size:
             if self.refused or self.closed or self.input_ended:
@@ -263,7 +287,7 @@ class Connection(asyncio.Protocol):
                 return
             # Smaller slices once requests are waiting: the queue check above stays close to its
             # bound (at most MAX_QUEUED + what one slice holds) under a pipelined flood.
-            step = FEED if not self.queue else FEED_QUEUED
+            step = FEED if not self.queue and not self.completed_in_feed else FEED_QUEUED
             chunk = data[pos : pos + step]
             pos += step
             try:
@@ -293,23 +317,30 @@ class Connection(asyncio.Protocol):
             self.started = self.loop.time()  # the 408 clock stopped while we did not read
         data, self.inbox = self.inbox, b""
         self._feed(data)
-        if not self.reading_paused and self.transport is not None and not self.refused:
+        if self.refused:
+            self.reading_paused = True  # still paused: the refusal's linger resumes it
+        elif not self.reading_paused and self.transport is not None:
             self.transport.resume_reading()
 
     def _upgrade(self) -> None:
         # A request with Upgrade: answered as a plain request (as aiohttp does), then the
         # connection closes: what follows it on the wire is not HTTP/1.1.
-        self.input_ended = True
-        if not self.in_message and (self.queue or self.working):
-            return  # the worker closes after the last answer
-        if not self.in_message:
-            self._close()
-        else:
+        if self.in_message:
             self.refuse(400, "upgrade not supported")
+        else:
+            self._end_input()
+
+    def _end_input(self) -> None:
+        """No more requests will come: answer those received, then close."""
+        self.input_ended = True
+        if not self.queue and not self.working and not self.closed:
+            self._close()  # (a request cut off midway is never answered, as with aiohttp)
 
     # httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.refused or self.closed:
+            return  # the rest of the stream is discarded
         self.in_message = self.in_head = True
         self.head_bytes = self.head_fed = 0
         self.started = self.loop.time()
@@ -374,14 +405,20 @@ class Connection(asyncio.Protocol):
             self.arrived_wall,
         )
         self.queue.append(request)
-        self._work()
+        # The first request of a read may be answered at once (an eager start); the others
+        # of a pipelined burst wait their turn in the queue, with its pause and its yields.
+        self.completed_in_feed += 1
+        self._work(eager=self.completed_in_feed == 1)
 
     # Answers -------------------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, *, eager: bool = True) -> None:
         if not self.working:
             self.working = True
-            worker = start_task(self.loop, self.work())
+            if eager:
+                worker = start_task(self.loop, self.work())
+            else:
+                worker = self.loop.create_task(self.work())
             if not worker.done():  # (started eagerly, it may have answered already)
                 self.worker = worker
 
@@ -397,6 +434,8 @@ class Connection(asyncio.Protocol):
             self.working = False
             self.worker = None
             self.last = self.loop.time()
+            if self.input_ended and not self.closed and not self.queue:
+                self._close()
 
     async def _answer_queue(self) -> None:
         while self.queue and not self.lost:
@@ -407,8 +446,10 @@ class Connection(asyncio.Protocol):
                 self._send(render(item.answer, False), close=True, linger=True)
                 return
             answer, extra = await self.server.answer(item)
-            last = self.input_ended and not self.queue and not self.in_message
-            keep_alive = item.keep_alive and not self.server.stopping and not last
+            # When the input has ended or the server stops, the last answer closes; requests
+            # already received are all answered first.
+            last = not self.queue and (self.input_ended or self.server.stopping)
+            keep_alive = item.keep_alive and not last
             data = render(answer, keep_alive, extra, head=item.head, http10=item.http10)
             self._send(data, close=not keep_alive)
             if not keep_alive:
@@ -491,6 +532,10 @@ class Connection(asyncio.Protocol):
                 self._close()
             return
         if self.closed:
+            return
+        if self.writable is not None and now - self.write_paused_since > KEEPALIVE:
+            log.warning("HTTP client stopped reading its answers for %.0f s: cut off", KEEPALIVE)
+            self.transport.abort()
             return
         if self.in_message:
             if not self.reading_paused and now - self.started > self.server.read_timeout:
@@ -590,11 +635,22 @@ class HttpServer:
         end = self.loop.time() + grace
         while self.loop.time() < end:
             self._tick_all()
-            if not any(c.working or c.queue or c.in_message for c in self.connections):
+            if not any(
+                c.working or c.queue or (c.in_message and not c.closed) for c in self.connections
+            ):
                 break
             await asyncio.sleep(0.05)
         if self._ticker is not None:
             self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        # Past the grace: requests still being handled are cancelled (their handlers go to the
+        # dispatcher's background bookkeeping, which the app's cleanup drains or records).
+        workers = [c.worker for c in self.connections if c.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        if workers:
+            await asyncio.wait(workers, timeout=1.0)
         for connection in list(self.connections):
             connection._close()  # what was answered is still delivered
         if self.connections:
@@ -631,6 +687,7 @@ async def serve(
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # freezes the app and runs its startup hooks
     server = HttpServer(app)
+    own_signals = stop is None
     try:
         if stop is None:
             stop = asyncio.Event()
@@ -641,5 +698,8 @@ async def serve(
             ready(ports)
         await stop.wait()
     finally:
+        if own_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
         await server.stop(shutdown_timeout)
         await runner.cleanup()  # the app's cleanup: background handlers drained, store closed

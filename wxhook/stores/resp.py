@@ -464,6 +464,10 @@ class RespClient:
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """First use, or use from another event loop: nothing of the old one can be reused."""
+        error = RespConnectionError("redis client moved to another event loop")
+        for entry, _, _ in self._queue:  # commands nobody awaits still hear of it
+            if isinstance(entry, _Quiet):
+                entry.set_exception(error)
         self._loop = loop
         self._conn = None
         self._connecting = None
