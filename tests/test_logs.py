@@ -121,3 +121,8 @@ def test_the_fast_callback_line_goes_through_logging_when_logging_is_not_ours(ca
     with caplog.at_level(logging.INFO, logger="wxhook.test.fastline2"):
         FastLine(logging.getLogger("wxhook.test.fastline2")).info("callback", {"account": "m"})
     assert [r.fields for r in caplog.records] == [{"account": "m"}]
+
+
+def test_the_fast_line_without_fields_has_no_trailing_space():
+    line = TextFormatter().line("wxhook.access", "INFO", "callback", {})
+    assert line.endswith(" INFO wxhook.access callback")

@@ -36,9 +36,10 @@ class TextFormatter(logging.Formatter):
 
     def line(self, name: str, levelname: str, msg: str, fields: dict[str, Any]) -> str:
         """The line format() writes for a record without exception, built without one."""
-        return f"{self.stamp(time.time())} {levelname} {name} {msg} " + " ".join(
-            f"{k}={_value(v)}" for k, v in fields.items()
-        )
+        line = f"{self.stamp(time.time())} {levelname} {name} {msg}"
+        if fields:
+            line += " " + " ".join(f"{k}={_value(v)}" for k, v in fields.items())
+        return line
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
