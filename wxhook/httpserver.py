@@ -42,7 +42,18 @@ from aiohttp import web
 
 from .core import BodyTooLarge
 from .loop import start_task
-from .server import CONFIG, ENDPOINTS, METRICS, STORE, Answer, Endpoint, exposition, ready
+from .server import (
+    CONFIG,
+    EMPTY,
+    ENDPOINTS,
+    HEALTHY,
+    METRICS,
+    STORE,
+    Answer,
+    Endpoint,
+    exposition,
+    ready,
+)
 
 log = logging.getLogger("wxhook.server")
 
@@ -55,7 +66,6 @@ LINGER = 2.0  # seconds a refused connection reads (and discards) before it clos
 LINGER_BYTES = 4 * 1024 * 1024  # ... or until this much was discarded
 CLOSE_DRAIN = 5.0  # seconds a closing connection may take to deliver its last answer
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
-_TEXT = "text/plain; charset=utf-8"
 
 
 def parse_query(raw: str) -> dict[str, str]:
@@ -495,7 +505,7 @@ class Connection(asyncio.Protocol):
         if self.refused or self.closed:
             return
         log.warning("HTTP %d to a client: %s", status, why)
-        self._refuse(Answer(status, f"{why}\n".encode(), _TEXT))
+        self._refuse(Answer(status, f"{why}\n".encode()))
 
     def _refuse(self, answer: Answer) -> None:
         self.refused = True
@@ -587,21 +597,21 @@ class HttpServer:
                     return endpoint.verify(parse_query(raw_query), path), b""
                 except Exception:
                     log.exception("unexpected error on GET %s; answered empty", path)
-                    return Answer(200, b""), b""
+                    return EMPTY, b""
             return _not_allowed(b"GET, POST")
         if path == "/healthz" or path == "/readyz" or (path == "/metrics" and self.metrics_enabled):
             if method != b"GET":
                 return _not_allowed(b"GET")
             if path == "/healthz":
-                return Answer(200, b"ok\n", _TEXT), b""
+                return HEALTHY, b""
             try:
                 if path == "/readyz":
                     return await ready(self.app[STORE]), b""
                 return exposition(self.app[METRICS]), b""
             except Exception:
                 log.exception("unexpected error on GET %s", path)
-                return Answer(503, b"unavailable\n", _TEXT), b""
-        return Answer(404, b"404: Not Found", _TEXT), b""
+                return Answer(503, b"unavailable\n"), b""
+        return Answer(404, b"404: Not Found"), b""
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> list[int]:
         """Listen; returns the bound ports."""
@@ -666,7 +676,7 @@ class HttpServer:
 
 
 def _not_allowed(allow: bytes) -> tuple[Answer, bytes]:
-    return Answer(405, b"405: Method Not Allowed", _TEXT), b"Allow: " + allow + b"\r\n"
+    return Answer(405, b"405: Method Not Allowed"), b"Allow: " + allow + b"\r\n"
 
 
 async def serve(

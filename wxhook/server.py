@@ -65,6 +65,7 @@ class Answer:
 
 
 EMPTY = Answer(200, b"")
+HEALTHY = Answer(200, b"ok\n")  # /healthz: the event loop answers
 
 
 def to_response(answer: Answer) -> web.Response:
@@ -284,7 +285,7 @@ def exposition(metrics: Metrics) -> Answer:
 
 async def healthz(request: web.Request) -> web.Response:
     """Alive: the event loop answers."""
-    return to_response(Answer(200, b"ok\n"))
+    return to_response(HEALTHY)
 
 
 async def readyz(request: web.Request) -> web.Response:
