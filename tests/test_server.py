@@ -304,3 +304,28 @@ async def test_a_timeout_inside_a_handler_cuts_the_handler_not_the_request(http_
     client = await http_client(app(router))
     status, reply, _ = await post(client, "plain", message("text", Content="hi", MsgId=msgid()))
     assert status == 200 and reply["Content"] == "the API was too slow"
+
+
+async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers(
+    http_client, monkeypatch
+):
+    from wxhook.stores.memory import MemoryStore
+
+    class BrokenStore(MemoryStore):
+        async def ping(self) -> None:
+            raise RuntimeError("a bug in a store")
+
+    def broken_verify(*args, **kwargs):
+        raise RuntimeError("a bug in verification")
+
+    monkeypatch.setattr("wxhook.server.verify_url", broken_verify)
+    client = await http_client(app(echo_router()))
+    resp = await client.get(ACCOUNTS["plain"]["path"], params=verification(keys("plain")))
+    assert (resp.status, await resp.read()) == (200, b"")  # empty, never a 500
+    from helpers import config
+
+    from wxhook.server import create_app
+
+    client = await http_client(create_app(config(), router=echo_router(), store=BrokenStore()))
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and b"Traceback" not in await resp.read()

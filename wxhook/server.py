@@ -123,7 +123,15 @@ class Endpoint:
         )
 
     def verify(self, query: Mapping[str, str], path: str) -> Answer:
-        """GET: WeChat's URL verification, the echostr back if the signature holds."""
+        """GET: WeChat's URL verification, the echostr back if the signature holds; never
+        raises (an unexpected error is logged and answered empty)."""
+        try:
+            return self._verify(query, path)
+        except Exception:
+            log.exception("unexpected error on GET %s; answered empty", path)
+            return EMPTY
+
+    def _verify(self, query: Mapping[str, str], path: str) -> Answer:
         metrics = self.metrics
         try:
             echostr = verify_url(self.keys, query, now=time.time())
@@ -262,12 +270,15 @@ class Endpoint:
 
 
 async def ready(store: Store) -> Answer:
-    """Ready: the store answers within a second."""
+    """Ready: the store answers within a second (never raises)."""
     try:
         async with asyncio.timeout(1.0):
             await store.ping()
     except (StoreUnavailable, TimeoutError) as exc:
         log.warning("readyz: store unavailable: %s", exc)  # details in the log, not to callers
+        return Answer(503, b"store unavailable\n")
+    except Exception:
+        log.exception("readyz: checking the store failed")
         return Answer(503, b"store unavailable\n")
     return Answer(200, b"ready\n")
 
