@@ -2,8 +2,12 @@
 
 Usage (bench/run.sh installs pytest-benchmark and wechatpy):
     .venv-bench/bin/python bench/core.py [extra pytest-benchmark options]
-Prints µs per push for each side and the speed-up (wechatpy median / wxhook median), and writes
-bench/results/core.json.
+Prints µs per push for each side and the speed-up, and writes bench/results/core.json.
+
+The speed-up is taken from each side's best round (pytest-benchmark's min): on a shared machine
+other load only ever adds time, and it lands on one side's block of rounds and not the other's,
+so medians of the same code move by a factor of two between runs here; the best round moves far
+less. The speed-up of the medians is printed beside it.
 """
 
 from __future__ import annotations
@@ -37,21 +41,35 @@ def main() -> int:
     if code != 0:
         return int(code)
     data = json.loads(RAW.read_text())
-    medians: dict[str, dict[str, float]] = {}
+    # µs per push for each (case, library): the best round and the median round.
+    best: dict[str, dict[str, float]] = {}
+    median: dict[str, dict[str, float]] = {}
     for b in data["benchmarks"]:
-        pushes = b["extra_info"]["pushes"]
-        medians.setdefault(b["group"], {})[b["params"]["library"]] = (
-            b["stats"]["median"] / pushes * 1e6
-        )
+        pushes, library = b["extra_info"]["pushes"], b["params"]["library"]
+        best.setdefault(b["group"], {})[library] = b["stats"]["min"] / pushes * 1e6
+        median.setdefault(b["group"], {})[library] = b["stats"]["median"] / pushes * 1e6
     rows = []
     lines = [
-        "| per push | wechatpy 1.8.18 µs | wxhook µs | speed-up |",
-        "|---|---:|---:|---:|",
+        "| per push (best round) | wechatpy 1.8.18 µs | wxhook µs | speed-up "
+        "| speed-up of medians |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for group, m in medians.items():
+    for group, m in best.items():
         speedup = m["wechatpy"] / m["wxhook"]
-        rows.append({"case": group, **m, "speedup": speedup})
-        lines.append(f"| {group} | {m['wechatpy']:.1f} | {m['wxhook']:.1f} | {speedup:.1f}x |")
+        of_medians = median[group]["wechatpy"] / median[group]["wxhook"]
+        rows.append(
+            {
+                "case": group,
+                **m,
+                "speedup": speedup,
+                "median": median[group],
+                "speedup_of_medians": of_medians,
+            }
+        )
+        lines.append(
+            f"| {group} | {m['wechatpy']:.1f} | {m['wxhook']:.1f} | {speedup:.1f}x "
+            f"| {of_medians:.1f}x |"
+        )
     text = "\n".join(lines)
     print(text)
     machine = data.get("machine_info", {})

@@ -11,6 +11,7 @@ from wxhook.core import (
     AccountKeys,
     SafeModeCrypto,
     TextMessage,
+    TextReply,
     compute_signature,
     decode,
     encode,
@@ -54,6 +55,19 @@ def test_render_parse_round_trip(text):
         return
     # Surrounding whitespace inside CDATA is content and survives; illegal characters are dropped.
     assert parse_xml(out)["Content"] == expected(text)
+
+
+class _OwnText(TextReply):
+    """A subclass takes render_reply's general path, not the fast one for str and TextReply."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(nasty_text, nasty_text, nasty_text)
+def test_text_reply_fast_path_renders_as_the_general_path(text, source, target):
+    to = TextMessage(source=source, target=target)
+    general = render_reply(_OwnText(text), to, now=7)
+    assert render_reply(text, to, now=7) == general
+    assert render_reply(TextReply(text), to, now=7) == general
 
 
 @settings(max_examples=100, deadline=None)

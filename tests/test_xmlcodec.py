@@ -135,3 +135,61 @@ def test_clean_text_long_and_short_paths_agree(text):
     from wxhook.core.xmlcodec import _C0_TEXT, clean_text
 
     assert clean_text(text) == _C0_TEXT.sub("", text)
+
+
+# The safe-mode envelope's fast path must read it exactly as the general parser does.
+
+import re  # noqa: E402
+
+from wxhook.core import BodyTooLarge  # noqa: E402
+from wxhook.core.xmlcodec import parse_envelope  # noqa: E402
+
+_ENVELOPE_TOKENS = ["gh_1", "]", "]]>", "<", "&", "\r", "\x01", "é", " ", "\n", "=", "+/", "AB"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_ENVELOPE_TOKENS), max_size=6),
+    st.lists(st.sampled_from(_ENVELOPE_TOKENS), max_size=6),
+    st.sampled_from(["", " ", "\n", "\ufeff", "<!-- c -->", "<A>1</A>"]),
+)
+def test_envelope_fast_path_agrees_with_parse_xml(to, encrypt, extra):
+    body = (
+        f"<xml><ToUserName><![CDATA[{''.join(to)}]]></ToUserName>"
+        f"<Encrypt><![CDATA[{''.join(encrypt)}]]></Encrypt></xml>{extra}"
+    ).encode()
+    try:
+        expected = parse_xml(body)
+    except ParseError as exc:
+        with pytest.raises(ParseError, match=re.escape(exc.message)):
+            parse_envelope(body)
+        return
+    assert parse_envelope(body) == expected
+
+
+def test_envelope_fast_path_is_taken_for_wechats_envelope(monkeypatch):
+    import wxhook.core.xmlcodec as xmlcodec
+
+    body = b"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[QUJD+/==]]></Encrypt></xml>"
+
+    def general(*args, **kwargs):
+        raise AssertionError("the general parser was used")
+
+    with pytest.raises(BodyTooLarge):
+        parse_envelope(b" " * 10 + body, max_bytes=len(body))
+    monkeypatch.setattr(xmlcodec, "parse_xml", general)
+    assert parse_envelope(body) == {"ToUserName": "gh_1", "Encrypt": "QUJD+/=="}
+    with pytest.raises(AssertionError):  # a pretty-printed envelope takes the general path
+        parse_envelope(body.replace(b"<Encrypt>", b"\n<Encrypt>"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><CreateTime>1</CreateTime></xml>",
+        b"<xml>\n  <ToUserName><![CDATA[gh_1]]></ToUserName>\n  <CreateTime>1</CreateTime>\n</xml>\n",
+        "<xml><Content><![CDATA[你好 <b> & ]]]></Content><MsgId>7</MsgId></xml>".encode(),
+    ],
+)
+def test_pushes_of_the_flat_shape_take_the_fast_path(body):
+    assert _parse_flat(clean_bytes(body)) == _parse_expat(clean_bytes(body))

@@ -130,6 +130,10 @@ def _builder(cls: type[BaseMessage]) -> tuple[_Builder, frozenset[str]] | None:
             lines.append(f"    v = get({paths[0][0]!r})")
             lines.append(f"    set{i}(obj, v if isinstance(v, str) else '')")
             continue
+        convert = f"convert{i}(v)"
+        if meta["convert"] is integer:
+            # int() takes every string of decimal digits; the converter handles the rest.
+            convert = f"(int(v) if type(v) is str and v.isdecimal() else {convert})"
         for k, path in enumerate(paths):
             indent = "    " * (k + 1)
             if len(path) == 1:
@@ -139,7 +143,7 @@ def _builder(cls: type[BaseMessage]) -> tuple[_Builder, frozenset[str]] | None:
                 lines.append(f"{indent}v = lookup(raw, path{i}_{k})")
             lines.append(f"{indent}if v is None:")
         lines[-1] = lines[-1].replace("if v is None:", "")  # the last path: nothing to fall to
-        lines.append(f"    set{i}(obj, {missing} if v is None else convert{i}(v))")
+        lines.append(f"    set{i}(obj, {missing} if v is None else {convert})")
     lines.append("    return obj")
     ns["lookup"] = lookup
     exec("\n".join(line for line in lines if line.strip()), ns)  # noqa: S102 - our own source

@@ -178,6 +178,20 @@ def as_reply(value: object) -> Reply | None:
 
 def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -> bytes:
     """The reply's plaintext XML addressed back to the message's sender; b"" for no reply."""
+    kind = type(reply)
+    if kind is str or kind is TextReply:
+        # The most common reply, in one expression: what the general path below renders.
+        content: str = reply if kind is str else reply.content  # type: ignore[union-attr,assignment]
+        if not content.isprintable():
+            content = clean_text(content)
+        if not content.strip():
+            return b""
+        return (
+            f"<xml><ToUserName>{cdata(message.source)}</ToUserName>"
+            f"<FromUserName>{cdata(message.target)}</FromUserName>"
+            f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content>{cdata(content)}</Content></xml>"
+        ).encode()
     resolved = as_reply(reply)
     if resolved is None:
         return b""
