@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -126,3 +127,49 @@ def test_the_fast_callback_line_goes_through_logging_when_logging_is_not_ours(ca
 def test_the_fast_line_without_fields_has_no_trailing_space():
     line = TextFormatter().line("wxhook.access", "INFO", "callback", {})
     assert line.endswith(" INFO wxhook.access callback")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(
+        st.text(),
+        st.text(st.sampled_from(" \"'=\t\n\x00\x1f\x7f\x85\xa0\u200b\u2028\u3000ab:_-.你")),
+    )
+)
+def test_values_are_quoted_exactly_when_the_plain_pattern_refuses_them(text):
+    from wxhook.logs import _PLAIN, _value
+
+    assert _value(text) == (
+        text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+    )
+
+
+def test_the_time_stamp_follows_the_clock_through_its_caches():
+    formatter = TextFormatter()
+    base = 1_700_000_000.0  # whole second: the cached seconds and milliseconds both change
+
+    def expected(t: float) -> str:
+        seconds = time.strftime("%Y-%m-%d %H:%M:%S", formatter.converter(t))
+        return f"{seconds},{int((t - int(t)) * 1000):03d}"
+
+    for t in (base, base + 0.0004, base + 0.0014, base + 0.9995, base + 1.0, base + 0.5, base + 61):
+        assert formatter.stamp(t) == expected(t), t
+
+
+def test_repeated_values_render_the_same_from_the_memo_and_unique_ones_are_not_kept():
+    formatter = TextFormatter()
+    lines = [
+        formatter.line("a", "INFO", "m", {"type": "text", "n": 1, "key": f"e:{i:032x}", "x": 1.5})
+        for i in range(3)
+    ]
+    for i, line in enumerate(lines):
+        assert line.endswith(f" INFO a m type=text n=1 key=e:{i:032x} x=1.5")
+    assert ("type", "text") in formatter._pairs and ("n", 1) in formatter._pairs
+    assert not any(k == "key" for k, _ in formatter._pairs)  # 34 characters: never memoised
+    odd = formatter.line("a", "INFO", "m", {"type": 'x "y"'})
+    assert odd.endswith(' type="x \\"y\\""')
+    assert formatter.line("a", "INFO", "m", {"type": 'x "y"'}) == odd

@@ -18,28 +18,51 @@ _PLAIN = re.compile(r"[^\s\"'=\x00-\x1f\x7f]*")
 class TextFormatter(logging.Formatter):
     """`time level logger message key=value ...`."""
 
+    # Rendered `key=value` pairs of short values, which repeat from line to line (accounts,
+    # types, events, outcomes, counts); unique values such as dedup keys are longer.
+    MEMO_SIZE, MEMO_VALUE = 1024, 32
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
         self._second = -1
+        self._seconds = ""
+        self._millis = -1
         self._stamp = ""
+        self._pairs: dict[tuple[str, str | int], str] = {}
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return self.stamp(record.created)
 
     def stamp(self, created: float) -> str:
-        """The time as logging writes it, strftime'd once a second, not once a line."""
+        """The time as logging writes it, strftime'd once a second and formatted once a
+        millisecond, not once a line."""
         second = int(created)
+        millis = int((created - second) * 1000)
         if second != self._second:
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
-        return f"{self._stamp},{int((created - second) * 1000):03d}"
+            self._seconds = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
+        elif millis == self._millis:
+            return self._stamp
+        self._millis = millis
+        self._stamp = f"{self._seconds},{millis:03d}"
+        return self._stamp
 
     def line(self, name: str, levelname: str, msg: str, fields: dict[str, Any]) -> str:
         """The line format() writes for a record without exception, built without one."""
-        line = f"{self.stamp(time.time())} {levelname} {name} {msg}"
-        if fields:
-            line += " " + " ".join(f"{k}={_value(v)}" for k, v in fields.items())
-        return line
+        parts = [self.stamp(time.time()), levelname, name, msg]
+        pairs = self._pairs
+        for k, v in fields.items():
+            kind = type(v)
+            if kind is str or kind is int:
+                part = pairs.get((k, v))
+                if part is None:
+                    part = f"{k}={_value(v)}"
+                    if len(pairs) < self.MEMO_SIZE and (kind is int or len(v) <= self.MEMO_VALUE):
+                        pairs[k, v] = part
+            else:
+                part = f"{k}={_value(v)}"
+            parts.append(part)
+        return " ".join(parts)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -51,9 +74,14 @@ class TextFormatter(logging.Formatter):
 
 def _value(value: Any) -> str:
     # Quote anything with spaces, quotes or control characters: one record stays one line.
-    if type(value) is int or type(value) is float:
+    kind = type(value)
+    if kind is int or kind is float:
         return str(value)
-    text = str(value)
+    text = value if kind is str else str(value)
+    # Printable text holds no whitespace but " " and no control character: what _PLAIN allows,
+    # found without the regular expression for nearly every value.
+    if text.isprintable() and not (" " in text or '"' in text or "'" in text or "=" in text):
+        return text
     if _PLAIN.fullmatch(text):
         return text
     return json.dumps(text, ensure_ascii=False)
@@ -176,7 +204,7 @@ class FastLine:
             and type(handler := handlers[0]) is BatchingHandler
             and not handler.filters
             and handler.level <= logging.INFO
-            and isinstance(formatter := handler.formatter, TextFormatter | JsonFormatter)
+            and isinstance(formatter := handler.formatter, (TextFormatter, JsonFormatter))
             and not root.filters
             and self._plain_path()
         ):
