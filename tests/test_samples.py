@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from wxhook.core import ParseError, parse_message, parse_xml
 from wxhook.core import events as ev
 from wxhook.core import messages as m
-from wxhook.core import parse_message, parse_xml
 from wxhook.core.messages import MESSAGE_CLASSES
 from wxhook.core.registry import EVENT_CLASSES
 
@@ -1045,3 +1045,27 @@ def test_samples_have_the_hard_shapes() -> None:
         in (SAMPLES / "event_MASSSENDJOBFINISH_empty_results.xml").read_bytes()
     )
     assert b"<Event>" not in (SAMPLES / "device_text.xml").read_bytes()
+
+
+def test_the_class_cache_by_type_as_sent_agrees_with_the_full_lookup():
+    """message_class caches (MsgType, Event) as sent; the class found must be the one the full
+    lookup finds for every sample, before and after the cache is warm, refinements included."""
+    from wxhook.core import registry
+
+    samples = sorted(SAMPLES.rglob("*.xml"))
+    assert samples
+    for _ in range(2):  # cold, then warm
+        for path in samples:
+            try:
+                raw = parse_xml(path.read_bytes())
+            except ParseError:  # hostile samples: not pushes at all
+                continue
+            if "MsgType" in raw:
+                assert registry.message_class(raw) is registry._message_class(raw), path
+    subscribe = {"MsgType": "event", "Event": "subscribe", "EventKey": ""}
+    assert registry.message_class(subscribe) is ev.SubscribeEvent
+    scan = subscribe | {"EventKey": "qrscene_42"}
+    assert registry.message_class(scan) is ev.SubscribeScanEvent  # refined, never cached
+    assert ("event", "subscribe") not in registry._AS_SENT
+    assert registry.message_class({"MsgType": "event", "Event": "CLICK"}) is ev.ClickEvent
+    assert registry._AS_SENT["event", "CLICK"] is ev.ClickEvent

@@ -24,10 +24,9 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
-        self._second = -1
-        self._seconds = ""
-        self._millis = -1
-        self._stamp = ""
+        # (second, its strftime text, millisecond, the whole stamp), replaced as one tuple so
+        # that a line formatted in another thread never reads half of an update.
+        self._cached: tuple[int, str, int, str] = (-1, "", -1, "")
         self._pairs: dict[tuple[str, str | int], str] = {}
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -38,14 +37,15 @@ class TextFormatter(logging.Formatter):
         millisecond, not once a line."""
         second = int(created)
         millis = int((created - second) * 1000)
-        if second != self._second:
-            self._second = second
-            self._seconds = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
-        elif millis == self._millis:
-            return self._stamp
-        self._millis = millis
-        self._stamp = f"{self._seconds},{millis:03d}"
-        return self._stamp
+        cached_second, seconds, cached_millis, stamp = self._cached
+        if second == cached_second:
+            if millis == cached_millis:
+                return stamp
+        else:
+            seconds = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(created))
+        stamp = f"{seconds},{millis:03d}"
+        self._cached = (second, seconds, millis, stamp)
+        return stamp
 
     def line(self, name: str, levelname: str, msg: str, fields: dict[str, Any]) -> str:
         """The line format() writes for a record without exception, built without one."""

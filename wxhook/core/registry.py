@@ -65,8 +65,29 @@ def _field(raw: Mapping[str, XmlValue], name: str) -> str:
     return value
 
 
+# (MsgType, Event) exactly as sent -> the class, for pushes whose class depends on nothing else:
+# one dictionary lookup instead of lower-casing and refining. Bounded: the spellings of known
+# pushes are few (signed pushes only reach this).
+_AS_SENT: dict[tuple[str, str], type[BaseMessage]] = {}
+_AS_SENT_SIZE = 256
+
+
 def message_class(raw: Mapping[str, XmlValue]) -> type[BaseMessage]:
     """The class a parsed push belongs to; UnknownMessage / UnknownEvent when none fits."""
+    msg_type, event = raw.get("MsgType"), raw.get("Event", "")
+    if not isinstance(msg_type, str) or not isinstance(event, str):
+        return _message_class(raw)
+    found = _AS_SENT.get((msg_type, event))
+    if found is None:
+        found = _message_class(raw)
+        refined = msg_type.lower() == "event" and event.lower() in REFINE
+        unknown = found is UnknownMessage or found is ev.UnknownEvent
+        if not refined and not unknown and len(_AS_SENT) < _AS_SENT_SIZE:
+            _AS_SENT[msg_type, event] = found
+    return found
+
+
+def _message_class(raw: Mapping[str, XmlValue]) -> type[BaseMessage]:
     msg_type = _field(raw, "MsgType").lower()
     if msg_type not in _EVENT_MSG_TYPES:
         return TABLE.get((msg_type, ""), UnknownMessage)

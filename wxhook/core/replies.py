@@ -178,10 +178,9 @@ def as_reply(value: object) -> Reply | None:
 
 def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -> bytes:
     """The reply's plaintext XML addressed back to the message's sender; b"" for no reply."""
-    kind = type(reply)
-    if kind is str or kind is TextReply:
+    if type(reply) is str or type(reply) is TextReply:
         # The most common reply, in one expression: what the general path below renders.
-        content: str = reply if kind is str else reply.content  # type: ignore[union-attr,assignment]
+        content = reply if isinstance(reply, str) else reply.content
         if not content.isprintable():
             content = clean_text(content)
         if not content.strip():

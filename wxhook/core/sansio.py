@@ -245,11 +245,16 @@ def decode(
     During a key rotation, the previous keys are tried after the current ones.
     """
     now = time.time() if now is None else now
-    timestamp, nonce = _q(query, "timestamp"), _q(query, "nonce")
-    signed = _signed_by(keys, query, now)
+    get = query.get
+    timestamp, nonce = get("timestamp") or "", get("nonce") or ""
+    if keys.previous is None:  # no key rotation under way: one token to check
+        check_signature(keys.token, timestamp, nonce, get("signature") or "")
+        signed: tuple[AccountKeys, ...] = (keys,)
+    else:
+        signed = _signed_by(keys, query, now)
     if max_skew > 0:
         check_fresh(timestamp, now=now, max_skew=max_skew)
-    encrypted = _q(query, "encrypt_type").lower() == "aes"
+    encrypted = (get("encrypt_type") or "").lower() == "aes"
     document = (parse_envelope if encrypted else parse_xml)(body, max_bytes=max_bytes)
     used = signed[0]
     if encrypted:

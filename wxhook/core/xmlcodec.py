@@ -73,11 +73,16 @@ def _parse_flat(body: bytes) -> XmlDict | None:
     # U+FFFE and U+FFFF are not XML characters (isascii() is a flag, not a pass over the text).
     if not text.isascii() and ("\ufffe" in text or "\uffff" in text):
         return None
-    doc: XmlDict = {}
-    for name, in_cdata, plain, other in _FLAT_CHILDREN.findall(text, 5, len(text) - 6):
-        if other:
-            return None
-        # CDATA is verbatim; whitespace outside CDATA is layout (pretty-printed pushes).
+    found = _FLAT_CHILDREN.findall(text, 5, len(text) - 6)
+    # CDATA is verbatim; whitespace outside CDATA is layout (pretty-printed pushes). Anything
+    # but a child or whitespace matches the 4th group, with the name "" (a child's is never).
+    doc: XmlDict = {name: in_cdata or plain.strip() for name, in_cdata, plain, _ in found}
+    if "" in doc:
+        return None
+    if len(doc) == len(found):
+        return doc
+    doc = {}  # a repeated child: its values in a list, in order
+    for name, in_cdata, plain, _ in found:
         value = in_cdata or plain.strip()
         if name in doc:
             existing = doc[name]
