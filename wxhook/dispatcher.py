@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
@@ -316,23 +315,16 @@ class Dispatcher:
         if not task.done():
             if left <= 0:
                 return False, None
+            # A running task from _start is in _jobs, and _job_done runs when it ends.
             loop = task.get_loop()
             waiter: asyncio.Future[None] = loop.create_future()
             timer = loop.call_later(left, _wake, waiter)
-            tracked = task in self._jobs
-            done = functools.partial(_wake, waiter)
-            if tracked:
-                self._waiting[task] = waiter
-            else:  # pragma: no cover - every running handler task is tracked by _start
-                task.add_done_callback(done)
+            self._waiting[task] = waiter
             try:
                 await waiter
             finally:
                 timer.cancel()
-                if tracked:
-                    self._waiting.pop(task, None)
-                else:  # pragma: no cover
-                    task.remove_done_callback(done)
+                self._waiting.pop(task, None)
             if not task.done():
                 return False, None
         return decided([task])

@@ -179,30 +179,26 @@ def as_reply(value: object) -> Reply | None:
 def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -> bytes:
     """The reply's plaintext XML addressed back to the message's sender; b"" for no reply."""
     if type(reply) is str or type(reply) is TextReply:
-        # The most common reply, in one expression: what the general path below renders.
+        # The most common reply, without a Reply object or a fields mapping in between.
         content = reply if isinstance(reply, str) else reply.content
         if not content.isprintable():
             content = clean_text(content)
         if not content.strip():
             return b""
-        return (
-            f"<xml><ToUserName>{cdata(message.source)}</ToUserName>"
-            f"<FromUserName>{cdata(message.target)}</FromUserName>"
-            f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-            f"<Content>{cdata(content)}</Content></xml>"
-        ).encode()
-    resolved = as_reply(reply)
-    if resolved is None:
-        return b""
-    body = resolved.body(message)
-    if body is None:
-        return b""
+        msg_type, inner = "<![CDATA[text]]>", f"<Content>{cdata(content)}</Content>"
+    else:
+        resolved = as_reply(reply)
+        if resolved is None:
+            return b""
+        body = resolved.body(message)
+        if body is None:
+            return b""
+        msg_type, inner = cdata(resolved.MSG_TYPE), render_fields(body)
     # What render_document({header..., **body}) gives, without building the merged mapping.
     return (
         f"<xml><ToUserName>{cdata(message.source)}</ToUserName>"
         f"<FromUserName>{cdata(message.target)}</FromUserName>"
-        f"<CreateTime>{now}</CreateTime><MsgType>{cdata(resolved.MSG_TYPE)}</MsgType>"
-        f"{render_fields(body)}</xml>"
+        f"<CreateTime>{now}</CreateTime><MsgType>{msg_type}</MsgType>{inner}</xml>"
     ).encode()
 
 
