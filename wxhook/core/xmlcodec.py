@@ -188,15 +188,24 @@ def _join(segments: list[tuple[str, bool]]) -> str:
     return head + "".join(t for t, _ in segments[first : last + 1]) + tail
 
 
-def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
-    """Parse one WeChat XML document into a dict of its root's children."""
+def _cleaned(body: bytes, max_bytes: int) -> bytes:
+    """The body within its size limit, cleaned (clean_bytes), and not empty."""
     if len(body) > max_bytes:
         raise BodyTooLarge(f"XML body of {len(body)} bytes exceeds the {max_bytes}-byte limit")
     body = clean_bytes(body)
     if not body:
         raise ParseError("empty body: expected an <xml> document")
+    return body
+
+
+def _parse_cleaned(body: bytes) -> XmlDict:
     flat = _parse_flat(body)
     return flat if flat is not None else _parse_expat(body)
+
+
+def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
+    """Parse one WeChat XML document into a dict of its root's children."""
+    return _parse_cleaned(_cleaned(body, max_bytes))
 
 
 # The safe-mode envelope as documented (PROTOCOL.md 2): ToUserName and Encrypt, each one CDATA
@@ -209,21 +218,20 @@ _ENVELOPE_TAIL = b"]]></Encrypt></xml>"
 
 def parse_envelope(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
     """parse_xml for an encrypted push's body: the same result, faster for the usual shape."""
-    if len(body) <= max_bytes:
-        cleaned = clean_bytes(body)
-        head, mid = len(_ENVELOPE_HEAD), cleaned.find(_ENVELOPE_MID)
-        if (
-            mid > 0
-            and cleaned.startswith(_ENVELOPE_HEAD)
-            and cleaned.rstrip(b" \t\n").endswith(_ENVELOPE_TAIL)
-            and b"]" not in cleaned[head:mid]  # "]]>" ends a CDATA section early
-            and b"\r" not in cleaned  # line ends that expat would normalise
-        ):
-            encrypt = cleaned[mid + len(_ENVELOPE_MID) : cleaned.rindex(_ENVELOPE_TAIL)]
-            to = cleaned[head:mid]
-            if b"]" not in encrypt and encrypt.isascii() and to.isascii():
-                return {"ToUserName": to.decode(), "Encrypt": encrypt.decode()}
-    return parse_xml(body, max_bytes=max_bytes)
+    cleaned = _cleaned(body, max_bytes)
+    head, mid = len(_ENVELOPE_HEAD), cleaned.find(_ENVELOPE_MID)
+    if (
+        mid > 0
+        and cleaned.startswith(_ENVELOPE_HEAD)
+        and cleaned.rstrip(b" \t\n").endswith(_ENVELOPE_TAIL)
+        and b"]" not in cleaned[head:mid]  # "]]>" ends a CDATA section early
+        and b"\r" not in cleaned  # line ends that expat would normalise
+    ):
+        encrypt = cleaned[mid + len(_ENVELOPE_MID) : cleaned.rindex(_ENVELOPE_TAIL)]
+        to = cleaned[head:mid]
+        if b"]" not in encrypt and encrypt.isascii() and to.isascii():
+            return {"ToUserName": to.decode(), "Encrypt": encrypt.decode()}
+    return _parse_cleaned(cleaned)
 
 
 def cdata(text: str) -> str:
