@@ -75,15 +75,32 @@ def dockerfile() -> list[Instruction]:
     return instructions
 
 
+def stages() -> list[tuple[str, list[Instruction]]]:
+    """(name, instructions from its FROM on) for each stage; the last one is the image."""
+    found: list[tuple[str, list[Instruction]]] = []
+    for ins in dockerfile():
+        if ins.keyword == "FROM":
+            words = ins.args.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
+            found.append((name, []))
+        assert found, "the Dockerfile must start with FROM"
+        found[-1][1].append(ins)
+    return found
+
+
+def image_stage() -> list[Instruction]:
+    return stages()[-1][1]
+
+
 def only(keyword: str) -> Instruction:
-    found = [i for i in dockerfile() if i.keyword == keyword]
+    found = [i for i in image_stage() if i.keyword == keyword]
     assert len(found) == 1, f"expected one {keyword} in the Dockerfile, found {len(found)}"
     return found[0]
 
 
 def env_instructions() -> dict[str, str]:
     env: dict[str, str] = {}
-    for ins in dockerfile():
+    for ins in image_stage():
         if ins.keyword == "ENV":
             for pair in shlex.split(ins.args):
                 key, sep, value = pair.partition("=")
@@ -96,6 +113,12 @@ def copy_args(ins: Instruction) -> tuple[list[str], str]:
     """COPY's sources and destination (flags such as --chown dropped)."""
     words = [w for w in shlex.split(ins.args) if not w.startswith("--")]
     return words[:-1], words[-1]
+
+
+def copy_from(ins: Instruction) -> str:
+    """The stage a COPY takes its files from (--from=...), or "" for the build context."""
+    flags = [w for w in shlex.split(ins.args) if w.startswith("--from=")]
+    return flags[0].removeprefix("--from=") if flags else ""
 
 
 def cmd() -> list[str]:
@@ -189,9 +212,25 @@ def fake_secrets(config: dict[str, Any]) -> dict[str, str]:
 
 
 def test_dockerfile_base_is_a_pinned_python_slim_image():
-    base = dockerfile()[0]
-    assert base.keyword == "FROM"
-    assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", base.args), base.args
+    for _, (base, *_) in stages():
+        image = base.args.split()[0]
+        assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", image), image
+    assert len({base.args.split()[0] for _, (base, *_) in stages()}) == 1, "one Python for both"
+
+
+def test_the_image_installs_a_wheel_built_with_the_c_reader_and_no_compiler():
+    """The wheel stage compiles wxhook/core/_flatxml.c and fails when it could not (setup.py
+    marks it optional); the image copies the wheel, not the sources, and installs no compiler."""
+    (builder, build), (_, image) = stages()
+    assert builder, "the wheel stage needs a name for COPY --from"
+    runs = " ".join(i.args for i in build if i.keyword == "RUN")
+    assert "gcc" in runs and "pip wheel" in runs and "_flatxml" in runs
+    build_copies = {s.rstrip("/") for i in build if i.keyword == "COPY" for s in copy_args(i)[0]}
+    assert {"pyproject.toml", "setup.py", SOURCE} <= build_copies
+    assert not any(i.keyword == "RUN" and "gcc" in i.args for i in image)
+    image_sources = [copy_args(i)[0] for i in image if i.keyword == "COPY" and not copy_from(i)]
+    assert not any(s.rstrip("/") == SOURCE for sources in image_sources for s in sources)
+    assert any(copy_from(i) == builder for i in image if i.keyword == "COPY")
 
 
 def test_dockerfile_sets_python_environment():
@@ -200,24 +239,22 @@ def test_dockerfile_sets_python_environment():
     assert env.get("PYTHONUNBUFFERED") == "1"
 
 
-def test_dockerfile_installs_dependencies_before_copying_the_source():
-    steps = dockerfile()
+def test_dockerfile_installs_dependencies_before_copying_the_package():
+    steps = image_stage()
     copies = [(n, *copy_args(i)) for n, i in enumerate(steps) if i.keyword == "COPY"]
     first_copy, first_sources, _ = copies[0]
     assert "pyproject.toml" in first_sources
     assert set(first_sources) <= {"pyproject.toml", "README.md"}, first_sources
 
-    source_copy = next(
-        n for n, sources, _ in copies if any(s.rstrip("/") == SOURCE for s in sources)
-    )
+    package_copy = next(n for n, i in enumerate(steps) if i.keyword == "COPY" and copy_from(i))
     installs = [n for n, i in enumerate(steps) if i.keyword == "RUN" and "pip install" in i.args]
-    assert any(first_copy < n < source_copy for n in installs), "no dependency layer"
-    package = [steps[n].args for n in installs if n > source_copy]
+    assert any(first_copy < n < package_copy for n in installs), "no dependency layer"
+    package = [steps[n].args for n in installs if n > package_copy]
     assert package and "--no-deps" in package[0], "install the package itself with --no-deps"
 
 
 def test_dockerfile_runs_as_a_non_root_user():
-    steps = dockerfile()
+    steps = image_stage()
     users = [n for n, i in enumerate(steps) if i.keyword == "USER"]
     assert users, "no USER: the server would run as root"
     user = steps[users[-1]].args.split(":")[0]
@@ -256,7 +293,12 @@ def test_dockerignore_keeps_secrets_and_clutter_out_but_not_the_sources():
     }
     for excluded in (".git", ".venv", ".env", "tests", "bench"):
         assert excluded in patterns, f"{excluded} is not in .dockerignore"
-    copied = {s.rstrip("/") for i in dockerfile() if i.keyword == "COPY" for s in copy_args(i)[0]}
+    copied = {
+        s.rstrip("/")
+        for i in dockerfile()
+        if i.keyword == "COPY" and not copy_from(i)
+        for s in copy_args(i)[0]
+    }
     assert not copied & patterns, "a file the Dockerfile copies is ignored"
 
 
@@ -398,13 +440,14 @@ def base_env(venv: Path) -> dict[str, str]:
     return env
 
 
-def replay_copy(sources: list[str], dest: Path, into_dir: bool) -> None:
-    """COPY from the project: directories by their contents, files into or onto `dest`."""
+def replay_copy(sources: list[str], dest: Path, into_dir: bool, origin: Path = PROJECT) -> None:
+    """COPY from the project (or from an earlier stage's files, `origin`): directories by their
+    contents, files into or onto `dest`."""
     into_dir = into_dir or len(sources) > 1 or dest.is_dir()
     for name in sources:
-        src = PROJECT / name
+        src = origin / name.lstrip("/")
         if src.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.egg-info")
             shutil.copytree(src, dest, dirs_exist_ok=True, ignore=ignore)
         else:
             target = dest / src.name if into_dir else dest
@@ -415,30 +458,43 @@ def replay_copy(sources: list[str], dest: Path, into_dir: bool) -> None:
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     root = tmp_path_factory.mktemp("image")
-    fs = root / "fs"  # container paths map to fs/<path>
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=VENV_TIMEOUT)
     env = base_env(venv)
-    workdir = fs
-    for ins in dockerfile():
-        if ins.keyword == "WORKDIR":
-            workdir = fs / ins.args.lstrip("/") if ins.args.startswith("/") else workdir / ins.args
-            workdir.mkdir(parents=True, exist_ok=True)
-        elif ins.keyword == "COPY":
-            sources, dest = copy_args(ins)
-            target = fs / dest.lstrip("/") if dest.startswith("/") else workdir / dest
-            replay_copy(sources, target, into_dir=dest.endswith(("/", "/.", ".")))
-        elif ins.keyword == "RUN" and "pip install" in ins.args:
-            run = subprocess.run(
-                ["/bin/sh", "-c", ins.args],
-                cwd=workdir,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=PIP_TIMEOUT,
-            )
-            assert run.returncode == 0, f"RUN {ins.args}\n{run.stdout[-3000:]}{run.stderr[-3000:]}"
+    # Each stage's container paths map to fs-<n>/<path>; its pip steps run in the one venv (the
+    # wheel stage only builds a wheel there). apt-get steps are Docker's alone.
+    filesystems: dict[str, Path] = {}
+    for n, (name, steps) in enumerate(stages()):
+        fs = filesystems[name or str(n)] = root / f"fs-{n}"
+        workdir = fs
+        for ins in steps:
+            workdir = replay(ins, fs, workdir, env, filesystems)
     return Image(venv=venv, workdir=workdir, env=env)
+
+
+def replay(
+    ins: Instruction, fs: Path, workdir: Path, env: dict[str, str], stage_fs: dict[str, Path]
+) -> Path:
+    """One instruction of a stage replayed; the working directory after it."""
+    if ins.keyword == "WORKDIR":
+        workdir = fs / ins.args.lstrip("/") if ins.args.startswith("/") else workdir / ins.args
+        workdir.mkdir(parents=True, exist_ok=True)
+    elif ins.keyword == "COPY":
+        sources, dest = copy_args(ins)
+        target = fs / dest.lstrip("/") if dest.startswith("/") else workdir / dest
+        origin = stage_fs[copy_from(ins)] if copy_from(ins) else PROJECT
+        replay_copy(sources, target, dest.endswith(("/", "/.", ".")), origin)
+    elif ins.keyword == "RUN" and ("pip install" in ins.args or "pip wheel" in ins.args):
+        run = subprocess.run(
+            ["/bin/sh", "-c", ins.args],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PIP_TIMEOUT,
+        )
+        assert run.returncode == 0, f"RUN {ins.args}\n{run.stdout[-3000:]}{run.stderr[-3000:]}"
+    return workdir
 
 
 def free_port() -> int:
@@ -534,6 +590,23 @@ def run_healthcheck(image: Image, port: int) -> subprocess.CompletedProcess[byte
     return subprocess.run(
         adapted, env=image.env, capture_output=True, timeout=seconds(options["timeout"])
     )
+
+
+def test_replayed_image_reads_pushes_with_the_c_reader(image: Image):
+    probe = (
+        "import wxhook, wxhook.core.xmlcodec as x; "
+        "assert x._parse_plain is not None; print(wxhook.__file__)"
+    )
+    run = subprocess.run(
+        [image.bin("python"), "-c", probe],
+        cwd=image.workdir,
+        env=image.env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert str(image.venv) in run.stdout  # the installed wheel, not this checkout
 
 
 def test_replayed_image_passes_its_healthcheck(image: Image, server: Server):

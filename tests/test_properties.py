@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from wxhook.core import (
     AccountKeys,
+    Decoded,
     SafeModeCrypto,
     TextMessage,
     TextReply,
@@ -17,7 +18,9 @@ from wxhook.core import (
     encode,
     parse_xml,
     render_reply,
+    seal,
 )
+from wxhook.core.xmlcodec import render_document
 from wxhook.simulator import message
 
 KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -93,3 +96,31 @@ def test_safe_mode_full_round_trip(content, answer):
     envelope = parse_xml(body)
     reply = parse_xml(SafeModeCrypto(KEY, APPID).decrypt(envelope["Encrypt"]))
     assert reply["Content"] == expected(answer)
+
+
+@settings(max_examples=200, deadline=None)
+@given(nasty_text, st.binary(max_size=300))
+def test_sealed_envelope_is_what_the_general_renderer_gives(nonce, plaintext):
+    """seal() writes the reply envelope from a template; it must be byte for byte what
+    render_document makes of the same four fields, whatever nonce the query carried."""
+    keys = AccountKeys.create(
+        token="t", app_id=APPID, encoding_aes_key=KEY, mode="safe", random=lambda n: b"r" * n
+    )
+    request = Decoded(
+        message=TextMessage(source="o", target="gh"),
+        encrypted=True,
+        timestamp="1",
+        nonce=nonce,
+        keys=keys,
+    )
+    out = seal(keys, plaintext or b"x", request, now=9)
+    assert keys.crypto is not None
+    encrypt = keys.crypto.encrypt(plaintext or b"x")
+    assert out == render_document(
+        {
+            "Encrypt": encrypt,
+            "MsgSignature": compute_signature("t", "9", nonce, encrypt),
+            "TimeStamp": 9,
+            "Nonce": nonce,
+        }
+    )

@@ -141,6 +141,8 @@ def test_clean_text_long_and_short_paths_agree(text):
 
 import re  # noqa: E402
 
+from helpers import python_only  # noqa: E402
+
 from wxhook.core import BodyTooLarge  # noqa: E402
 from wxhook.core.xmlcodec import parse_envelope  # noqa: E402
 
@@ -163,8 +165,12 @@ def test_envelope_fast_path_agrees_with_parse_xml(to, encrypt, extra):
     except ParseError as exc:
         with pytest.raises(ParseError, match=re.escape(exc.message)):
             parse_envelope(body)
+        with python_only(), pytest.raises(ParseError, match=re.escape(exc.message)):
+            parse_envelope(body)
         return
     assert parse_envelope(body) == expected
+    with python_only():
+        assert parse_envelope(body) == expected
 
 
 def test_envelope_fast_path_is_taken_for_wechats_envelope(monkeypatch):
@@ -177,6 +183,7 @@ def test_envelope_fast_path_is_taken_for_wechats_envelope(monkeypatch):
 
     with pytest.raises(BodyTooLarge):
         parse_envelope(b" " * 10 + body, max_bytes=len(body))
+    monkeypatch.setattr(xmlcodec, "_parse_plain", None)  # the Python path, not the C reader
     monkeypatch.setattr(xmlcodec, "_parse_cleaned", general)
     assert parse_envelope(body) == {"ToUserName": "gh_1", "Encrypt": "QUJD+/=="}
     with pytest.raises(AssertionError):  # a pretty-printed envelope takes the general path

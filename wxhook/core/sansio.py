@@ -23,7 +23,7 @@ from .messages import BaseMessage
 from .registry import parse_message
 from .replies import Reply, render_reply
 from .signature import check_msg_signature, check_signature, compute_signature
-from .xmlcodec import MAX_BYTES, XmlDict, parse_envelope, parse_xml, render_document
+from .xmlcodec import MAX_BYTES, XmlDict, cdata, parse_envelope, parse_xml
 
 Mode = Literal["plain", "compatible", "safe"]
 MODES: tuple[Mode, ...] = ("plain", "compatible", "safe")
@@ -296,15 +296,15 @@ def seal(keys: AccountKeys, plaintext: bytes, request: Decoded, *, now: int) -> 
         raise CryptoError(ErrorCode.ENCRYPT_AES, "cannot encrypt without an EncodingAESKey")
     encrypt = keys.crypto.encrypt(plaintext)
     timestamp = str(now)
-    # The official example echoes the request's nonce in the reply envelope.
-    return render_document(
-        {
-            "Encrypt": encrypt,
-            "MsgSignature": compute_signature(keys.token, timestamp, request.nonce, encrypt),
-            "TimeStamp": now,
-            "Nonce": request.nonce,
-        }
-    )
+    signature = compute_signature(keys.token, timestamp, request.nonce, encrypt)
+    # What render_document gives for the four fields, without a mapping in between: the base64
+    # and hex texts need no cleaning; the nonce, echoed from the request's query as in the
+    # official example, goes through cdata().
+    return (
+        f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+        f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(request.nonce)}</Nonce></xml>"
+    ).encode()
 
 
 def encode(keys: AccountKeys, reply: Reply | str | None, request: Decoded, *, now: int) -> bytes:

@@ -1,0 +1,3 @@
+from wxhook.core.xmlcodec import XmlDict
+
+def parse(body: bytes, /) -> XmlDict | None: ...
