@@ -214,13 +214,18 @@ except ImportError:  # pragma: no cover - installed without a C compiler
     _parse_plain = None
 
 
+def _read_plain(body: bytes, max_bytes: int) -> XmlDict | None:
+    """The C reader's dict for a body within the size limit, or None (no reader, or a body it
+    leaves to the Python path)."""
+    if _parse_plain is None or len(body) > max_bytes:
+        return None
+    return _parse_plain(body)
+
+
 def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
     """Parse one WeChat XML document into a dict of its root's children."""
-    if _parse_plain is not None and len(body) <= max_bytes:
-        doc = _parse_plain(body)
-        if doc is not None:
-            return doc
-    return _parse_cleaned(_cleaned(body, max_bytes))
+    doc = _read_plain(body, max_bytes)
+    return doc if doc is not None else _parse_cleaned(_cleaned(body, max_bytes))
 
 
 # The safe-mode envelope as documented (PROTOCOL.md 2): ToUserName and Encrypt, each one CDATA
@@ -233,10 +238,9 @@ _ENVELOPE_TAIL = b"]]></Encrypt></xml>"
 
 def parse_envelope(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
     """parse_xml for an encrypted push's body: the same result, faster for the usual shape."""
-    if _parse_plain is not None and len(body) <= max_bytes:
-        doc = _parse_plain(body)
-        if doc is not None:
-            return doc
+    doc = _read_plain(body, max_bytes)
+    if doc is not None:
+        return doc
     cleaned = _cleaned(body, max_bytes)
     head, mid = len(_ENVELOPE_HEAD), cleaned.find(_ENVELOPE_MID)
     if (
