@@ -39,6 +39,8 @@ def python_reading(body: bytes) -> dict | None:
 def check(body: bytes) -> None:
     got = parse_c(body)
     assert got == python_reading(body), body
+    cleaned = clean_bytes(body)  # the C reader also stands in for _parse_flat after cleaning
+    assert parse_c(cleaned) == _parse_flat(cleaned), cleaned
     if got is not None:  # same values, and of the same types (lists for repeated children)
         assert [type(v) for v in got.values()] == [type(v) for v in python_reading(body).values()]
     with python_only():
@@ -172,3 +174,14 @@ def test_a_push_is_decoded_the_same_with_and_without_the_c_reader():
             slow = decode(keys, query, body)
         assert fast.message == slow.message, path
         assert dict(fast.message.raw) == dict(slow.message.raw), path
+
+
+def test_a_body_that_needed_cleaning_is_read_by_c_after_it(monkeypatch):
+    """WeChat has sent C0 controls in user text: cleaned first, then still read by the C
+    reader, not by the regular expression."""
+
+    def refuse(body):
+        raise AssertionError("the Python flat reader was used")
+
+    monkeypatch.setattr(xmlcodec, "_parse_flat", refuse)
+    assert parse_xml(b"\xef\xbb\xbf <xml><A>a\x1db</A><B>1</B></xml>") == {"A": "ab", "B": "1"}

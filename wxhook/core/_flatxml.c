@@ -4,7 +4,8 @@
  * xmlcodec.parse_xml returns for it, or None whenever the body is not of the plain shape below or
  * holds anything that xmlcodec would clean or look at twice (a BOM, leading whitespace, a C0
  * control, CR, U+FFFE/U+FFFF, invalid UTF-8, nesting, attributes, entities, comments...). None
- * is never an error: the caller then takes the pure-Python path, which handles every document.
+ * is never an error: the caller then cleans the body and tries again (this reader stands in for
+ * _parse_flat on the cleaned bytes too), and hands what is still not flat to expat.
  *
  * The shape, as xmlcodec's _FLAT_CHILDREN regular expression reads it:
  *

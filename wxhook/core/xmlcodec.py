@@ -199,19 +199,20 @@ def _cleaned(body: bytes, max_bytes: int) -> bytes:
     return body
 
 
-def _parse_cleaned(body: bytes) -> XmlDict:
-    flat = _parse_flat(body)
-    return flat if flat is not None else _parse_expat(body)
-
-
 # The C reader (_flatxml.c), built at install when a C compiler is there: for a body that needs
 # no cleaning and is of the flat shape, the dict _parse_flat gives, several times faster; None
-# for anything else, which then takes the Python path. Without it, that path reads everything.
+# for anything else. It stands in for _parse_flat on cleaned bodies, and is tried first on the
+# body as received, which then skips the cleaning. Without it, _parse_flat reads them all.
 _parse_plain: Callable[[bytes], XmlDict | None] | None
 try:
     from ._flatxml import parse as _parse_plain
 except ImportError:  # pragma: no cover - installed without a C compiler
     _parse_plain = None
+
+
+def _parse_cleaned(body: bytes) -> XmlDict:
+    flat = (_parse_plain or _parse_flat)(body)
+    return flat if flat is not None else _parse_expat(body)
 
 
 def _read_plain(body: bytes, max_bytes: int) -> XmlDict | None:
