@@ -63,7 +63,7 @@ if [ $# -eq 0 ]; then
     .venv-eager/bin/python -m pip install --quiet --upgrade pip
     .venv-eager/bin/python -m pip install --quiet -e '.[test]'
     echo "eager tasks and the C reader: the HTTP, server, dispatcher, process and C reader tests on $(.venv-eager/bin/python -V)"
-    .venv-eager/bin/python -m pytest -q -p no:cacheprovider tests/test_http.py \
+    .venv-eager/bin/python -m pytest -q -p no:cacheprovider \
       tests/test_server.py tests/test_dispatcher.py tests/test_process.py tests/test_security.py \
       tests/test_flatxml.py
   else

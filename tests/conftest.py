@@ -202,126 +202,26 @@ def start_serve(
     cwd: Path, port: int, env: dict[str, str] | None = None, *, ready: str = "/healthz"
 ) -> subprocess.Popen[bytes]:
     """`wxhook serve --config config.toml` in `cwd` (stderr to cwd/server.log), once `ready`
-    answers on 127.0.0.1:`port`. The environment is the test's, without WXHOOK_* and
-    PROMETHEUS_* variables, plus `env`."""
+    answers on 127.0.0.1:`port` (/readyz and /metrics: on its ops port, `proc.ops_port`).
+    The environment is the test's, without WXHOOK_* and PROMETHEUS_* variables, plus `env`."""
     import sys
 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("WXHOOK_", "PROMETHEUS_"))}
+    # Each server gets an ops listener of its own (several may run at once).
+    base["WXHOOK_OPS_PORT"] = str(free_port())
+    env = {**base, **(env or {})}
+    ops_port = int(env["WXHOOK_OPS_PORT"])
     log = cwd / "server.log"
     with log.open("wb") as stderr:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "wxhook", "serve", "--config", "config.toml"],
             cwd=cwd,
-            env={**base, **(env or {})},
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
+    if ready in ("/readyz", "/metrics"):
+        port = ops_port
     wait_until_answers(proc, f"http://127.0.0.1:{port}{ready}", log)
+    proc.ops_port = ops_port  # type: ignore[attr-defined]
     return proc
-
-
-# Both HTTP layers -----------------------------------------------------------------------------
-# `wxhook serve` answers with wxhook.httpserver (server.http = "wxhook") or with aiohttp
-# ("aiohttp"); the in-process HTTP tests run against both, through the same aiohttp client.
-
-
-class WxhookTestServer:
-    """An aiohttp BaseTestServer look-alike serving an app with wxhook.httpserver."""
-
-    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
-        self.app = app
-        self.host = host
-        self.port: int | None = None
-        self.scheme = "http"
-        self.runner: Any = None
-        self._http: Any = None
-        self._closed = False
-
-    async def start_server(self, loop: Any = None, **kwargs: Any) -> None:
-        from aiohttp import web
-
-        from wxhook.httpserver import HttpServer
-
-        if self.runner is not None:
-            return
-        self.runner = web.AppRunner(self.app, handle_signals=False)
-        await self.runner.setup()
-        self._http = HttpServer(self.app)
-        self.port = (await self._http.start(self.host, 0))[0]
-
-    def make_url(self, path: str) -> Any:
-        from yarl import URL
-
-        return URL(f"{self.scheme}://{self.host}:{self.port}").join(URL(path))
-
-    @property
-    def started(self) -> bool:
-        return self.runner is not None
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    async def close(self) -> None:
-        if self.started and not self._closed:
-            self._closed = True
-            await self._http.stop(1.0)
-            await self.runner.cleanup()
-
-    async def __aenter__(self) -> WxhookTestServer:
-        await self.start_server()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-def _register_test_server() -> None:
-    from aiohttp.test_utils import BaseTestServer
-
-    BaseTestServer.register(WxhookTestServer)  # an ABC: TestClient accepts it as a server
-
-
-_register_test_server()
-
-HTTP_LAYERS = ["wxhook", "aiohttp"]
-
-
-@pytest.fixture(params=HTTP_LAYERS)
-async def http_server(request, aiohttp_server):
-    """Like pytest-aiohttp's aiohttp_server, once per HTTP layer."""
-    if request.param == "aiohttp":
-        yield aiohttp_server
-        return
-    servers: list[WxhookTestServer] = []
-
-    async def make(app: Any) -> WxhookTestServer:
-        server = WxhookTestServer(app)
-        await server.start_server()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.close()
-
-
-@pytest.fixture(params=HTTP_LAYERS)
-async def http_client(request, aiohttp_client):
-    """Like pytest-aiohttp's aiohttp_client, once per HTTP layer."""
-    if request.param == "aiohttp":
-        yield aiohttp_client
-        return
-    from aiohttp.test_utils import TestClient
-
-    clients: list[TestClient] = []
-
-    async def make(app: Any) -> TestClient:
-        client = TestClient(WxhookTestServer(app))  # type: ignore[arg-type]
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()

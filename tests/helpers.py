@@ -72,7 +72,8 @@ async def post(client, mode: str, document: bytes, **kw):
 
 
 def app(router: Router, store_url: str = "memory://", **sections: dict[str, Any]):
-    return create_app(config(store_url, **sections), router=router)
+    """The callback app with the ops routes (/readyz, /metrics) on it too, for one client."""
+    return create_app(config(store_url, **sections), router=router, ops_routes=True)
 
 
 async def failures_of(store, count: int = 1, within: float = 10.0) -> list[dict[str, Any]]:

@@ -21,6 +21,15 @@ def test_defaults():
     c = parse_config(base(), env={})
     assert c.server.port == 8080 and c.dispatch.deadline == 4.5 and c.store.url == "memory://"
     assert c.accounts[0].mode == "plain"
+    assert (c.ops.host, c.ops.port) == ("127.0.0.1", 9108)  # the ops listener: loopback only
+
+
+def test_the_ops_listener_address_comes_from_the_environment():
+    env = {"WXHOOK_OPS_HOST": "0.0.0.0", "WXHOOK_OPS_PORT": "9200"}
+    c = parse_config({**base(), "ops": {"port": 9300}}, env=env)
+    assert (c.ops.host, c.ops.port) == ("0.0.0.0", 9200)
+    with pytest.raises(ConfigError, match="WXHOOK_OPS_PORT must be a port number"):
+        parse_config(base(), env={"WXHOOK_OPS_PORT": "nine"})
 
 
 @pytest.mark.parametrize(
@@ -49,6 +58,9 @@ def test_defaults():
         ({**base(), "server": {"port": "80"}}, "server.port must be int"),
         ({**base(), "plugins": {"modules": "a.b"}}, "list of strings"),
         ({**base(), "server": {"workers": 2}}, "needs a store the workers share"),
+        ({**base(), "server": {"http": "wxhook"}}, "server.http was removed: aiohttp is the only"),
+        ({**base(), "ops": {"port": 8080}}, "ops.port 8080 is server.port"),
+        ({**base(), "ops": {"port": 70000}}, "ops.port must be 1..65535, or 0"),
     ],
 )
 def test_validation_names_key_and_fix(data, needle):

@@ -37,9 +37,9 @@ def store_url(request):
 
 
 @pytest.mark.parametrize("mode", ["plain", "safe"])
-async def test_retry_gets_the_same_reply_without_running_again(http_client, store_url, mode):
+async def test_retry_gets_the_same_reply_without_running_again(aiohttp_client, store_url, mode):
     counter: dict = {}
-    client = await http_client(app(counting_router(counter), store_url))
+    client = await aiohttp_client(app(counting_router(counter), store_url))
     doc = message("text", user=uid(), Content="hello", MsgId=msgid())
     first = await post(client, mode, doc)
     retry = await post(client, mode, doc)  # re-signed and re-encrypted, like a real retry
@@ -49,18 +49,18 @@ async def test_retry_gets_the_same_reply_without_running_again(http_client, stor
         assert first[2] != retry[2]  # each copy encrypted afresh for its own request
 
 
-async def test_concurrent_duplicates_run_once_and_all_are_answered(http_client, store_url):
+async def test_concurrent_duplicates_run_once_and_all_are_answered(aiohttp_client, store_url):
     counter: dict = {}
-    client = await http_client(app(counting_router(counter, delay=0.3), store_url))
+    client = await aiohttp_client(app(counting_router(counter, delay=0.3), store_url))
     doc = message("text", user=uid(), Content="same", MsgId=msgid())
     results = await asyncio.gather(*(post(client, "plain", doc) for _ in range(5)))
     assert {r[1]["Content"] for r in results} == {"reply #1 to same"}
     assert list(counter.values()) == [1]
 
 
-async def test_events_dedup_on_user_and_create_time(http_client, store_url):
+async def test_events_dedup_on_user_and_create_time(aiohttp_client, store_url):
     counter: dict = {}
-    client = await http_client(app(counting_router(counter), store_url))
+    client = await aiohttp_client(app(counting_router(counter), store_url))
     user = uid()
     doc = event("CLICK", user=user, EventKey=f"K{msgid()}")
     assert (await post(client, "plain", doc))[1]["Content"] == "click #1"
@@ -71,21 +71,21 @@ async def test_events_dedup_on_user_and_create_time(http_client, store_url):
     assert sorted(counter.values()) == [1, 1]
 
 
-async def test_two_app_instances_sharing_redis_run_the_handler_once(http_client, redis_url):
+async def test_two_app_instances_sharing_redis_run_the_handler_once(aiohttp_client, redis_url):
     counter: dict = {}
     router = counting_router(counter, delay=0.3)
-    a = await http_client(app(router, redis_url))
-    b = await http_client(app(router, redis_url))
+    a = await aiohttp_client(app(router, redis_url))
+    b = await aiohttp_client(app(router, redis_url))
     doc = message("text", user=uid(), Content="shared", MsgId=msgid())
     results = await asyncio.gather(*(post(c, "safe", doc) for c in (a, b, a, b)))
     assert {r[1]["Content"] for r in results} == {"reply #1 to shared"}
     assert list(counter.values()) == [1]
 
 
-async def test_redis_down_fails_open_and_dedup_resumes(http_client, own_redis):
+async def test_redis_down_fails_open_and_dedup_resumes(aiohttp_client, own_redis):
     counter: dict = {}
     application = app(counting_router(counter), own_redis.url)
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     doc = message("text", user=uid(), Content="before", MsgId=msgid())
     assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to before"
     assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to before"
@@ -108,7 +108,7 @@ async def test_redis_down_fails_open_and_dedup_resumes(http_client, own_redis):
     assert counter[int(after_id)] == 1
 
 
-async def test_redis_with_password_and_tls(http_client, tmp_path):
+async def test_redis_with_password_and_tls(aiohttp_client, tmp_path):
     from conftest import RedisProcess, free_port, self_signed_cert
 
     server = RedisProcess(free_port(), password="s3cret", tls_dir=self_signed_cert(tmp_path))
@@ -116,14 +116,16 @@ async def test_redis_with_password_and_tls(http_client, tmp_path):
     try:
         counter: dict = {}
         good = app(counting_router(counter), server.url, store={"password": "s3cret"})
-        client = await http_client(good)
+        client = await aiohttp_client(good)
         doc = message("text", user=uid(), Content="tls", MsgId=msgid())
         assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to tls"
         assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to tls"
         assert list(counter.values()) == [1]
         assert (await client.get("/readyz")).status == 200
 
-        wrong = await http_client(app(counting_router({}), server.url, store={"password": "nope"}))
+        wrong = await aiohttp_client(
+            app(counting_router({}), server.url, store={"password": "nope"})
+        )
         status, reply, _ = await post(wrong, "plain", message("text", Content="x", MsgId=msgid()))
         assert status == 200 and reply["Content"] == "reply #1 to x"  # fails open
         assert (await wrong.get("/readyz")).status == 503
@@ -131,13 +133,13 @@ async def test_redis_with_password_and_tls(http_client, tmp_path):
         server.stop()
 
 
-async def test_plain_signed_url_replayed_with_another_body_is_refused(http_client, store_url):
+async def test_plain_signed_url_replayed_with_another_body_is_refused(aiohttp_client, store_url):
     from helpers import keys as account_keys
 
     from wxhook.simulator import push
 
     counter: dict = {}
-    client = await http_client(app(counting_router(counter), store_url))
+    client = await aiohttp_client(app(counting_router(counter), store_url))
     query, body = push(
         account_keys("plain"), message("text", user=uid(), Content="real", MsgId=msgid())
     )

@@ -81,9 +81,8 @@ class Server:
         self.proc = start_serve(tmp, self.port, {"WXHOOK_TEST_HANDLED": str(tmp / "handled.txt")})
 
     def wait_for(self, path: str) -> None:
-        wait_until_answers(
-            self.proc, f"http://127.0.0.1:{self.port}{path}", self.tmp / "server.log"
-        )
+        port = self.proc.ops_port if path in ("/readyz", "/metrics") else self.port
+        wait_until_answers(self.proc, f"http://127.0.0.1:{port}{path}", self.tmp / "server.log")
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -59,9 +59,9 @@ class _Collect(logging.Handler):
             self.into.append(record)
 
 
-@pytest.fixture(scope="module", params=["wxhook", "aiohttp"])
-def running(request: pytest.FixtureRequest) -> Iterator[Running]:
-    """The server on a real port, served by each HTTP layer in turn."""
+@pytest.fixture(scope="module")
+def running() -> Iterator[Running]:
+    """The server on a real port."""
     state = Running(free_port())
     router = Router()
 
@@ -80,23 +80,14 @@ def running(request: pytest.FixtureRequest) -> Iterator[Running]:
     async def serve() -> None:
         from aiohttp import web
 
-        from wxhook.httpserver import HttpServer
-
         application = create_app(config(), router=router)
         runner = web.AppRunner(application)
         await runner.setup()
-        http = None
-        if request.param == "wxhook":
-            http = HttpServer(application)
-            await http.start("127.0.0.1", state.port)
-        else:
-            await web.TCPSite(runner, "127.0.0.1", state.port).start()
+        await web.TCPSite(runner, "127.0.0.1", state.port).start()
         started.set()
         try:
             await stop
         finally:
-            if http is not None:
-                await http.stop(1.0)
             await runner.cleanup()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)

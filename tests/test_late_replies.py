@@ -42,7 +42,7 @@ def late_accounts(app_id: str, **extra: Any) -> list[dict[str, Any]]:
 
 
 async def start(
-    aiohttp_server, http_client, router: Router, *, store: str = "memory://", **sections: Any
+    aiohttp_server, aiohttp_client, router: Router, *, store: str = "memory://", **sections: Any
 ):
     """The fake WeChat API, and wxhook pointed at it; returns (fake, client, app)."""
     app_id = "wx" + uuid.uuid4().hex[:16]  # fresh, so no token cached by another test is found
@@ -65,7 +65,7 @@ async def start(
         env={},
     )
     application = create_app(config, router=router)
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     return fake, client, application
 
 
@@ -83,7 +83,7 @@ async def until(condition, within: float = 10.0) -> None:
 
 
 async def test_answer_after_seven_seconds_is_delivered_once_to_the_sender(
-    aiohttp_server, http_client
+    aiohttp_server, aiohttp_client
 ):
     """WeChat's way, in real time: the push, its retries at 5 s and 10 s, the answer at 7 s."""
     router = Router()
@@ -93,7 +93,7 @@ async def test_answer_after_seven_seconds_is_delivered_once_to_the_sender(
         await asyncio.sleep(7)
         return f"想好了：{msg.content}"
 
-    fake, client, _ = await start(aiohttp_server, http_client, router)
+    fake, client, _ = await start(aiohttp_server, aiohttp_client, router)
     user = uid()
     query, body = push(
         keys("plain"), message("text", user=user, Content="人生的意义", MsgId=msgid())
@@ -114,12 +114,12 @@ async def test_answer_after_seven_seconds_is_delivered_once_to_the_sender(
 
 
 async def test_two_instances_sharing_redis_fetch_the_token_once(
-    aiohttp_server, http_client, redis_url
+    aiohttp_server, aiohttp_client, redis_url
 ):
     router = Router()
-    fake, _, first = await start(aiohttp_server, http_client, router, store=redis_url)
+    fake, _, first = await start(aiohttp_server, aiohttp_client, router, store=redis_url)
     second = create_app(first[CONFIG], router=Router())  # another replica, same config
-    await http_client(second)  # started: its own store client and API session
+    await aiohttp_client(second)  # started: its own store client and API session
     fake.token_delay = 0.2  # a slow token endpoint invites a stampede
     sends = [
         app[API].send("plainacct", custom_message(f"oUSER{i}", f"hello {i}"))
@@ -131,8 +131,10 @@ async def test_two_instances_sharing_redis_fetch_the_token_once(
     assert len(fake.messages) == 20 and {m["_token"] for m in fake.messages} == {"TOKEN-1"}
 
 
-async def test_expired_token_is_refreshed_once_and_the_message_resent(aiohttp_server, http_client):
-    fake, _, application = await start(aiohttp_server, http_client, Router())
+async def test_expired_token_is_refreshed_once_and_the_message_resent(
+    aiohttp_server, aiohttp_client
+):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
     api = application[API]
     await api.send("plainacct", custom_message("oA", "one"))
     fake.expire("TOKEN-1")  # WeChat drops it before its time (40001 on the next call)
@@ -144,7 +146,7 @@ async def test_expired_token_is_refreshed_once_and_the_message_resent(aiohttp_se
     assert refusals and set(refusals) == {40001}  # each refused send was resent once, and went
 
 
-async def test_an_api_failure_leaves_a_failure_record_that_replays(aiohttp_server, http_client):
+async def test_an_api_failure_leaves_a_failure_record_that_replays(aiohttp_server, aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -153,7 +155,7 @@ async def test_an_api_failure_leaves_a_failure_record_that_replays(aiohttp_serve
         return "too late for a passive reply"
 
     fake, client, application = await start(
-        aiohttp_server, http_client, router, dispatch={"deadline": 0.1}
+        aiohttp_server, aiohttp_client, router, dispatch={"deadline": 0.1}
     )
     fake.send_errors = [45015, 45015]  # "response out of time limit" (the 48-hour rule)
     user = uid()
@@ -180,7 +182,7 @@ async def test_an_api_failure_leaves_a_failure_record_that_replays(aiohttp_serve
     assert [m["text"]["content"] for m in fake.messages] == ["too late for a passive reply"]
 
 
-async def test_handlers_send_and_show_typing_through_the_context(aiohttp_server, http_client):
+async def test_handlers_send_and_show_typing_through_the_context(aiohttp_server, aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -190,7 +192,7 @@ async def test_handlers_send_and_show_typing_through_the_context(aiohttp_server,
             await ctx.send(ImageReply(media_id="MEDIA"))
         return "第三条（被动回复）"
 
-    fake, client, _ = await start(aiohttp_server, http_client, router)
+    fake, client, _ = await start(aiohttp_server, aiohttp_client, router)
     user = uid()
     query, body = push(keys("plain"), message("text", user=user, Content="hi", MsgId=msgid()))
     status, raw = await deliver(client, query, body)
@@ -203,7 +205,7 @@ async def test_handlers_send_and_show_typing_through_the_context(aiohttp_server,
     assert fake.typing == [(user, "Typing")] * 3 + [(user, "CancelTyping")]
 
 
-async def test_without_app_secret_ctx_send_says_what_to_configure(http_client):
+async def test_without_app_secret_ctx_send_says_what_to_configure(aiohttp_client):
     router = Router()
     errors: list[str] = []
 
@@ -215,20 +217,20 @@ async def test_without_app_secret_ctx_send_says_what_to_configure(http_client):
             errors.append(str(exc))
 
     config = parse_config({"accounts": [ACCOUNTS["plain"]]}, env={})
-    client = await http_client(create_app(config, router=router))
+    client = await aiohttp_client(create_app(config, router=router))
     query, body = push(keys("plain"), message("text", Content="x", MsgId=msgid()))
     assert (await client.post("/plain", params=query, data=body)).status == 200
     assert errors and "WXHOOK_PLAINACCT_APP_SECRET" in errors[0]
 
 
-async def test_busy_answers_and_network_errors_are_retried(aiohttp_server, http_client):
-    fake, _, application = await start(aiohttp_server, http_client, Router())
+async def test_busy_answers_and_network_errors_are_retried(aiohttp_server, aiohttp_client):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
     fake.send_errors = [-1]  # system busy: one retry gets through
     await application[API].send("plainacct", custom_message("oB", "after a retry"))
     assert len(fake.messages) == 1
 
 
-async def test_unreachable_api_fails_late_reply_into_a_record(http_client):
+async def test_unreachable_api_fails_late_reply_into_a_record(aiohttp_client):
     from conftest import free_port
 
     router = Router()
@@ -247,7 +249,7 @@ async def test_unreachable_api_fails_late_reply_into_a_record(http_client):
         env={},
     )
     application = create_app(config, router=router)
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     query, body = push(keys("plain"), message("text", Content="y", MsgId=msgid()))
     assert await deliver(client, query, body) == (200, b"")
     end = time.monotonic() + 10
@@ -304,9 +306,9 @@ def slow_router(seconds: float = 0.3, reply: str = "late answer") -> Router:
     return router
 
 
-async def test_a_send_whose_answer_times_out_is_not_resent(aiohttp_server, http_client):
+async def test_a_send_whose_answer_times_out_is_not_resent(aiohttp_server, aiohttp_client):
     fake, client, application = await start(
-        aiohttp_server, http_client, slow_router(), dispatch={"deadline": 0.1},
+        aiohttp_server, aiohttp_client, slow_router(), dispatch={"deadline": 0.1},
         api={"timeout": 0.5, "retries": 2},
     )  # fmt: skip
     fake.send_delay = 2.0  # WeChat delivers it, but its "ok" never comes in time
@@ -323,8 +325,8 @@ async def test_a_send_whose_answer_times_out_is_not_resent(aiohttp_server, http_
     assert len(fake.messages) == 2
 
 
-async def test_errors_that_are_not_busy_are_not_retried(aiohttp_server, http_client):
-    fake, _, application = await start(aiohttp_server, http_client, Router())
+async def test_errors_that_are_not_busy_are_not_retried(aiohttp_server, aiohttp_client):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
     fake.send_errors = [45015, 45015]
     with pytest.raises(WeChatAPIError) as caught:
         await application[API].send("plainacct", custom_message("oC", "x"))
@@ -332,7 +334,7 @@ async def test_errors_that_are_not_busy_are_not_retried(aiohttp_server, http_cli
     assert fake.refused == [("send", 45015)]  # one call: 45015 will not change on a retry
 
 
-async def test_connection_failures_are_retried_then_reported(http_client):
+async def test_connection_failures_are_retried_then_reported(aiohttp_client):
     from conftest import free_port
 
     config = parse_config(
@@ -343,7 +345,7 @@ async def test_connection_failures_are_retried_then_reported(http_client):
         env={},
     )
     application = create_app(config, router=Router())
-    await http_client(application)
+    await aiohttp_client(application)
     with pytest.raises(WeChatAPIError) as caught:
         await application[API].send("plainacct", custom_message("oD", "x"))
     assert caught.value.code == -2 and not caught.value.unknown  # it surely never arrived
@@ -352,8 +354,8 @@ async def test_connection_failures_are_retried_then_reported(http_client):
 
 
 @pytest.mark.parametrize("code", [40001, 40014, 42001])
-async def test_each_invalid_token_code_refreshes_once(aiohttp_server, http_client, code):
-    fake, _, application = await start(aiohttp_server, http_client, Router())
+async def test_each_invalid_token_code_refreshes_once(aiohttp_server, aiohttp_client, code):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
     fake.refuse_code = code
     await application[API].send("plainacct", custom_message("oE", "1"))
     fake.expire("TOKEN-1")
@@ -363,9 +365,9 @@ async def test_each_invalid_token_code_refreshes_once(aiohttp_server, http_clien
 
 
 async def test_a_refused_token_still_handed_out_is_forced_once_per_30_seconds(
-    aiohttp_server, http_client
+    aiohttp_server, aiohttp_client
 ):
-    fake, _, application = await start(aiohttp_server, http_client, Router())
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
     api = application[API]
     await api.send("plainacct", custom_message("oF", "1"))
     fake.revoke("TOKEN-1")  # refused, but the stable endpoint in normal mode still gives it
@@ -378,20 +380,20 @@ async def test_a_refused_token_still_handed_out_is_forced_once_per_30_seconds(
     assert [f["force_refresh"] for f in fake.token_fetches].count(True) == 1
 
 
-async def test_a_short_lived_token_is_not_fetched_on_every_call(aiohttp_server, http_client):
-    fake, _, application = await start(aiohttp_server, http_client, Router())
+async def test_a_short_lived_token_is_not_fetched_on_every_call(aiohttp_server, aiohttp_client):
+    fake, _, application = await start(aiohttp_server, aiohttp_client, Router())
     fake.expires_in = 100  # less than token_refresh_margin (300)
     for i in range(20):
         await application[API].send("plainacct", custom_message("oG", str(i)))
     assert len(fake.token_fetches) == 1
 
 
-async def test_late_replies_to_events_without_a_window_are_not_sent(aiohttp_server, http_client):
+async def test_late_replies_to_events_without_a_window_are_not_sent(aiohttp_server, aiohttp_client):
     """A VIEW event opens no customer-service window: its late reply waits for a retry."""
     from wxhook.simulator import event
 
     fake, client, _ = await start(
-        aiohttp_server, http_client, slow_router(0.2), dispatch={"deadline": 0.05}
+        aiohttp_server, aiohttp_client, slow_router(0.2), dispatch={"deadline": 0.05}
     )
     query, body = push(keys("plain"), event("VIEW", EventKey="https://example.com"))
     assert await deliver(client, query, body) == (200, b"")
@@ -399,12 +401,12 @@ async def test_late_replies_to_events_without_a_window_are_not_sent(aiohttp_serv
     assert fake.messages == [] and fake.typing == []
 
 
-async def test_a_late_reply_while_the_store_is_down_is_sent_once(aiohttp_server, http_client):
+async def test_a_late_reply_while_the_store_is_down_is_sent_once(aiohttp_server, aiohttp_client):
     """Redis down: the push and its retry both run the handlers (fail open), one reply goes out."""
     from conftest import free_port
 
     fake, client, _ = await start(
-        aiohttp_server, http_client, slow_router(0.3), dispatch={"deadline": 0.05},
+        aiohttp_server, aiohttp_client, slow_router(0.3), dispatch={"deadline": 0.05},
         store=f"redis://127.0.0.1:{free_port()}/0",
     )  # fmt: skip
     query, body = push(keys("plain"), message("text", user=uid(), Content="r", MsgId=msgid()))
@@ -415,9 +417,9 @@ async def test_a_late_reply_while_the_store_is_down_is_sent_once(aiohttp_server,
     assert len(fake.messages) == 1
 
 
-async def test_typing_never_lands_after_the_answer(aiohttp_server, http_client):
+async def test_typing_never_lands_after_the_answer(aiohttp_server, aiohttp_client):
     fake, client, _ = await start(
-        aiohttp_server, http_client, slow_router(0.3), dispatch={"deadline": 0.05}
+        aiohttp_server, aiohttp_client, slow_router(0.3), dispatch={"deadline": 0.05}
     )
     query, body = push(keys("plain"), message("text", user=uid(), Content="t", MsgId=msgid()))
     await deliver(client, query, body)
@@ -426,9 +428,9 @@ async def test_typing_never_lands_after_the_answer(aiohttp_server, http_client):
     assert fake.log[0] == ("typing", "Typing") and fake.log[-1] == ("send", "text")
 
 
-async def test_a_delivery_cut_by_the_shutdown_is_recorded(aiohttp_server, http_client):
+async def test_a_delivery_cut_by_the_shutdown_is_recorded(aiohttp_server, aiohttp_client):
     fake, client, application = await start(
-        aiohttp_server, http_client, slow_router(0.1), dispatch={"deadline": 0.05},
+        aiohttp_server, aiohttp_client, slow_router(0.1), dispatch={"deadline": 0.05},
         api={"timeout": 5},
     )  # fmt: skip
     fake.send_delay = 3.0
@@ -441,7 +443,7 @@ async def test_a_delivery_cut_by_the_shutdown_is_recorded(aiohttp_server, http_c
 
 
 async def test_replaying_a_handler_record_sends_its_reply_on_a_late_reply_account(
-    aiohttp_server, http_client
+    aiohttp_server, aiohttp_client
 ):
     router = Router()
     fail = [True]
@@ -453,7 +455,7 @@ async def test_replaying_a_handler_record_sends_its_reply_on_a_late_reply_accoun
         await ctx.send("progress")  # the replayed handler has the API too
         return "the answer, at last"
 
-    fake, client, application = await start(aiohttp_server, http_client, router)
+    fake, client, application = await start(aiohttp_server, aiohttp_client, router)
     user = uid()
     query, body = push(keys("plain"), message("text", user=user, Content="q", MsgId=msgid()))
     await deliver(client, query, body)

@@ -19,7 +19,7 @@ def value(samples, name, **labels):
     )
 
 
-async def test_counters_match_the_traffic(http_client):
+async def test_counters_match_the_traffic(aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -30,7 +30,7 @@ async def test_counters_match_the_traffic(http_client):
             await asyncio.sleep(0.5)
         return m.content
 
-    client = await http_client(app(router, dispatch={"deadline": 0.2}))
+    client = await aiohttp_client(app(router, dispatch={"deadline": 0.2}))
     for i in range(5):
         await post(client, "safe", message("text", user=uid(), Content=f"t{i}", MsgId=msgid()))
     doc = message("text", user=uid(), Content="again", MsgId=msgid())
@@ -65,8 +65,8 @@ async def test_counters_match_the_traffic(http_client):
     assert value(samples, "wxhook_background_handlers") == 1  # "slow" is still running
 
 
-async def test_health_endpoints_need_no_signature(http_client):
-    client = await http_client(app(Router()))
+async def test_health_endpoints_need_no_signature(aiohttp_client):
+    client = await aiohttp_client(app(Router()))
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     assert (await client.post("/healthz")).status == 405

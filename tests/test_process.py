@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -45,7 +46,6 @@ def start(
     grace: float = 10.0,
     store: str = "memory://",
     loop: str = "asyncio",
-    http: str = "wxhook",
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     (tmp / "procplugin.py").write_text(PLUGIN)
@@ -58,7 +58,6 @@ def start(
             workers = {workers}
             shutdown_grace = {grace}
             event_loop = "{loop}"
-            http = "{http}"
             [dispatch]
             deadline = 0.3
             [store]
@@ -111,7 +110,11 @@ def test_two_workers_share_one_port_and_metrics_add_up(tmp_path: Path, redis_url
         for i in range(sent):
             assert open_reply(KEYS, send(port, f"m{i}", base + i))["Content"] == f"m{i}"
         send(port, "m0", base)  # a retry, on whichever worker: a duplicate, not a second run
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        # The metrics are on the ops listener only; the callback port does not show them.
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        ops = proc.ops_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{ops}/metrics", timeout=5) as r:
             text = r.read().decode()
     finally:
         stop(proc, timeout=20.0)
@@ -158,16 +161,16 @@ def test_simulate_command_talks_to_a_running_server(tmp_path: Path):
         stop(proc, timeout=20.0)
 
 
-@pytest.mark.parametrize("http", ["wxhook", "aiohttp"])
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-def test_serve_on_each_event_loop_and_http_layer(tmp_path: Path, redis_url: str, loop, http):
-    proc, port = start(tmp_path, store=redis_url, loop=loop, http=http)
+def test_serve_on_each_event_loop(tmp_path: Path, redis_url: str, loop):
+    proc, port = start(tmp_path, store=redis_url, loop=loop)
     try:
         msg_id = int(time.time() * 1000) % 10**12
-        first = send(port, f"hello {loop} {http}", msg_id)
-        assert open_reply(KEYS, first)["Content"] == f"hello {loop} {http}"
-        assert send(port, f"hello {loop} {http}", msg_id) == first  # WeChat's retry: from Redis
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+        first = send(port, f"hello {loop}", msg_id)
+        assert open_reply(KEYS, first)["Content"] == f"hello {loop}"
+        assert send(port, f"hello {loop}", msg_id) == first  # WeChat's retry: from Redis
+        ops = proc.ops_port
+        with urllib.request.urlopen(f"http://127.0.0.1:{ops}/readyz", timeout=5) as r:
             assert r.read() == b"ready\n"
     finally:
         assert stop(proc, 15) < 15

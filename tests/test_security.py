@@ -51,9 +51,9 @@ def make_app(router: Router, *, accts: list[dict[str, Any]] | None = None, **sec
 
 
 @pytest.mark.parametrize("mode", ["plain", "safe"])
-async def test_stale_timestamp_is_403_and_runs_nothing(http_client, mode):
+async def test_stale_timestamp_is_403_and_runs_nothing(aiohttp_client, mode):
     calls: list[str] = []
-    client = await http_client(make_app(counting_router(calls)))
+    client = await aiohttp_client(make_app(counting_router(calls)))
     stale = str(int(time.time()) - 301)
     doc = message("text", Content="old", MsgId=msgid())
     status, _, body = await post(client, mode, doc, timestamp=stale)
@@ -61,9 +61,9 @@ async def test_stale_timestamp_is_403_and_runs_nothing(http_client, mode):
     assert b"<" not in body  # a short reason, no XML, no traceback
 
 
-async def test_wechat_retry_reaches_dedup_not_a_rejection(http_client):
+async def test_wechat_retry_reaches_dedup_not_a_rejection(aiohttp_client):
     calls: list[str] = []
-    client = await http_client(make_app(counting_router(calls)))
+    client = await aiohttp_client(make_app(counting_router(calls)))
     for mode in ("plain", "compatible", "safe"):
         query, body = push(keys(mode), message("text", Content=mode, MsgId=msgid()))
         answers = []
@@ -74,14 +74,14 @@ async def test_wechat_retry_reaches_dedup_not_a_rejection(http_client):
     assert calls == ["plain", "compatible", "safe"]
 
 
-async def test_dedup_entry_outlives_the_timestamp_window(http_client, redis_url):
+async def test_dedup_entry_outlives_the_timestamp_window(aiohttp_client, redis_url):
     """A request signed 200 s in the future is accepted until ts + tolerance: dedup keeps it
     that long, so replaying it at any accepted moment is a duplicate, not a second run."""
     import redis.asyncio as aioredis
 
     calls: list[str] = []
     application = make_app(counting_router(calls), store={"url": redis_url, "dedup_ttl": 300})
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     future = str(int(time.time()) + 200)
     doc = message("text", Content="future", MsgId=msgid())
     status, _, _ = await post(client, "plain", doc, timestamp=future)
@@ -103,12 +103,12 @@ async def test_dedup_entry_outlives_the_timestamp_window(http_client, redis_url)
 # Encryption required, addressee checks --------------------------------------------------------
 
 
-async def test_forged_plaintext_post_to_require_encryption_account_is_403(http_client):
+async def test_forged_plaintext_post_to_require_encryption_account_is_403(aiohttp_client):
     calls: list[str] = []
     application = make_app(
         counting_router(calls), accts=accounts(compatible={"require_encryption": True})
     )
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     forged = message("text", Content="forged", MsgId=msgid())
     status, _, _ = await post(client, "compatible", forged, encrypted=False)
     assert status == 403 and calls == []
@@ -123,9 +123,9 @@ def test_require_encryption_in_plain_mode_is_a_config_error():
         parse_config({"accounts": accounts(plain={"require_encryption": True})}, env={})
 
 
-async def test_envelope_addressee_must_match_the_ciphertext(http_client):
+async def test_envelope_addressee_must_match_the_ciphertext(aiohttp_client):
     calls: list[str] = []
-    client = await http_client(make_app(counting_router(calls)))
+    client = await aiohttp_client(make_app(counting_router(calls)))
     k = keys("safe")
     doc = message("text", Content="x", MsgId=msgid(), account="gh_real")
     query, body = push(k, doc)
@@ -137,10 +137,10 @@ async def test_envelope_addressee_must_match_the_ciphertext(http_client):
     assert resp.status == 200 and calls == ["x"]
 
 
-async def test_original_id_refuses_pushes_for_another_account(http_client):
+async def test_original_id_refuses_pushes_for_another_account(aiohttp_client):
     calls: list[str] = []
     application = make_app(counting_router(calls), accts=accounts(safe={"original_id": "gh_ours"}))
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     theirs = message("text", Content="theirs", MsgId=msgid(), account="gh_theirs")
     status, _, _ = await post(client, "safe", theirs)
     assert status == 403 and calls == []
@@ -169,9 +169,9 @@ def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch))
 
 
-async def test_rotated_keys_work_during_the_grace_period(http_client):
+async def test_rotated_keys_work_during_the_grace_period(aiohttp_client):
     calls: list[str] = []
-    client = await http_client(
+    client = await aiohttp_client(
         make_app(counting_router(calls), accts=rotated(iso(time.time() + 3600)))
     )
     old, new = (
@@ -191,9 +191,9 @@ async def test_rotated_keys_work_during_the_grace_period(http_client):
     assert calls == ["old keys", "new keys"]
 
 
-async def test_rotated_keys_fail_after_the_grace_period(http_client):
+async def test_rotated_keys_fail_after_the_grace_period(aiohttp_client):
     calls: list[str] = []
-    client = await http_client(
+    client = await aiohttp_client(
         make_app(counting_router(calls), accts=rotated(iso(time.time() - 1)))
     )
     status, _, _ = await post(client, "safe", message("text", Content="late", MsgId=msgid()))
@@ -287,9 +287,9 @@ def _status(sock: socket.socket) -> int:
     return int(data.split(b" ", 2)[1])
 
 
-async def test_ten_megabyte_body_is_413_without_being_read(http_server):
+async def test_ten_megabyte_body_is_413_without_being_read(aiohttp_server):
     calls: list[str] = []
-    server = await http_server(make_app(counting_router(calls)))
+    server = await aiohttp_server(make_app(counting_router(calls)))
     ten_mb = 10 * 1024 * 1024
 
     def declared() -> int:
@@ -324,9 +324,9 @@ async def test_ten_megabyte_body_is_413_without_being_read(http_server):
     assert calls == []
 
 
-async def test_slow_client_gets_408_after_read_timeout(http_server):
+async def test_slow_client_gets_408_after_read_timeout(aiohttp_server):
     calls: list[str] = []
-    server = await http_server(make_app(counting_router(calls), server={"read_timeout": 0.5}))
+    server = await aiohttp_server(make_app(counting_router(calls), server={"read_timeout": 0.5}))
 
     def stall() -> int:
         sock, _ = _raw_post(server.port, "/plain", "Content-Length: 1000\r\n", b"<xml>")
@@ -337,9 +337,9 @@ async def test_slow_client_gets_408_after_read_timeout(http_server):
     assert calls == []
 
 
-async def test_billion_laughs_is_400_and_memory_stays_flat(http_client):
+async def test_billion_laughs_is_400_and_memory_stays_flat(aiohttp_client):
     calls: list[str] = []
-    client = await http_client(make_app(counting_router(calls)))
+    client = await aiohttp_client(make_app(counting_router(calls)))
     for mode in ("plain", "safe"):
         if mode == "safe":
             query, body = push(keys("safe"), BILLION_LAUGHS)
@@ -360,9 +360,9 @@ async def test_billion_laughs_is_400_and_memory_stays_flat(http_client):
 
 
 @pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
-async def test_cdata_end_and_emoji_in_a_reply_come_out_intact(http_client, mode):
+async def test_cdata_end_and_emoji_in_a_reply_come_out_intact(aiohttp_client, mode):
     tricky = "a]]>b 😀 <tag> & ]]]]>>"
-    client = await http_client(make_app(counting_router([], reply=tricky)))
+    client = await aiohttp_client(make_app(counting_router([], reply=tricky)))
     status, reply, raw = await post(client, mode, message("text", Content="?", MsgId=msgid()))
     assert status == 200 and reply["Content"] == tricky
     assert raw.decode("utf-8")  # well-formed UTF-8; open_reply parsed it as XML
@@ -371,7 +371,7 @@ async def test_cdata_end_and_emoji_in_a_reply_come_out_intact(http_client, mode)
 # Failure records, the in-flight cap, replay ---------------------------------------------------
 
 
-async def test_handler_failure_record_holds_what_a_replay_needs(http_client):
+async def test_handler_failure_record_holds_what_a_replay_needs(aiohttp_client):
     router = Router()
     attempts: list[str] = []
 
@@ -382,7 +382,7 @@ async def test_handler_failure_record_holds_what_a_replay_needs(http_client):
             raise RuntimeError("database down")
 
     application = make_app(router)
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     user = uid()
     await post(client, "compatible", message("text", Content="keep me", MsgId=msgid(), user=user))
     rows = await failures_of(application[STORE])
@@ -394,7 +394,7 @@ async def test_handler_failure_record_holds_what_a_replay_needs(http_client):
     assert result.ok and attempts == ["keep me", "keep me"]
 
 
-async def test_over_max_in_flight_is_answered_and_recorded_not_started(http_client):
+async def test_over_max_in_flight_is_answered_and_recorded_not_started(aiohttp_client):
     router = Router()
     release = asyncio.Event()
     started: list[str] = []
@@ -410,7 +410,7 @@ async def test_over_max_in_flight_is_answered_and_recorded_not_started(http_clie
     application = make_app(
         router, dispatch={"max_in_flight": 1, "deadline": 0.3, "background_timeout": 30}
     )
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     first = asyncio.create_task(
         post(client, "plain", message("text", Content="first", MsgId=msgid()))
     )
@@ -428,7 +428,7 @@ async def test_over_max_in_flight_is_answered_and_recorded_not_started(http_clie
     assert result.ok and started == ["first", "second"]
 
 
-async def test_handler_cut_after_background_timeout_leaves_a_record(http_client):
+async def test_handler_cut_after_background_timeout_leaves_a_record(aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -436,7 +436,7 @@ async def test_handler_cut_after_background_timeout_leaves_a_record(http_client)
         await asyncio.sleep(3600)
 
     application = make_app(router, dispatch={"deadline": 0.1, "background_timeout": 0.2})
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     status, _, raw = await post(client, "plain", message("text", Content="slow", MsgId=msgid()))
     assert status == 200 and raw == b""
     rows = await failures_of(application[STORE])
@@ -445,10 +445,10 @@ async def test_handler_cut_after_background_timeout_leaves_a_record(http_client)
     assert row["raw"]["Content"] == "slow"
 
 
-async def test_signature_checks_use_the_whole_query(http_client):
+async def test_signature_checks_use_the_whole_query(aiohttp_client):
     """A forged POST without any signature parameter never reaches a handler."""
     calls: list[str] = []
-    client = await http_client(make_app(counting_router(calls)))
+    client = await aiohttp_client(make_app(counting_router(calls)))
     ts = str(int(time.time()))
     for params in (
         {},
@@ -462,7 +462,7 @@ async def test_signature_checks_use_the_whole_query(http_client):
     assert calls == []
 
 
-async def test_expired_rotation_of_the_aes_key_alone_is_refused(http_client):
+async def test_expired_rotation_of_the_aes_key_alone_is_refused(aiohttp_client):
     """Only the EncodingAESKey rotated: the old key works until the time set, then 403 —
     and during the grace period a reply to an old-key request is sealed with the old key."""
     old = keys("safe")  # token tok-safe, KEY2
@@ -480,14 +480,14 @@ async def test_expired_rotation_of_the_aes_key_alone_is_refused(http_client):
             accts=accounts(safe={**safe, "previous_valid_until": iso(until)}),
         )
 
-    during = await http_client(app_until(time.time() + 60))
+    during = await aiohttp_client(app_until(time.time() + 60))
     query, body = push(old, message("text", Content="old key", MsgId=msgid()))
     resp = await during.post("/safe", params=query, data=body)
     raw = await resp.read()
     assert resp.status == 200 and open_reply(old, raw)["Content"] == "echo: old key"
     with pytest.raises(Exception):  # noqa: B017 - the new key cannot open it
         open_reply(new, raw)
-    after = await http_client(app_until(time.time() - 1))
+    after = await aiohttp_client(app_until(time.time() - 1))
     query, body = push(old, message("text", Content="old key", MsgId=msgid()))
     assert (await after.post("/safe", params=query, data=body)).status == 400  # -40005/-40007
     query, body = push(new, message("text", Content="new key", MsgId=msgid()))
@@ -507,7 +507,7 @@ def test_previous_keys_equal_to_the_current_ones_are_refused():
         )
 
 
-async def test_one_function_under_two_decorators_replays_once(http_client):
+async def test_one_function_under_two_decorators_replays_once(aiohttp_client):
     router = Router()
     runs: list[str] = []
     failing = [True]
@@ -520,7 +520,7 @@ async def test_one_function_under_two_decorators_replays_once(http_client):
             raise RuntimeError("first deliveries fail")
 
     application = make_app(router)
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     await post(client, "plain", message("text", Content="boom", MsgId=msgid()))
     rows = await failures_of(application[STORE], count=2)
     assert sorted(r["handler_index"] for r in rows) == [0, 1]
@@ -531,7 +531,7 @@ async def test_one_function_under_two_decorators_replays_once(http_client):
     assert runs == ["boom", "boom"]  # each registration once, not each twice
 
 
-async def test_a_cut_handler_that_raises_on_cancel_is_recorded_once(http_client):
+async def test_a_cut_handler_that_raises_on_cancel_is_recorded_once(aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -542,7 +542,7 @@ async def test_a_cut_handler_that_raises_on_cancel_is_recorded_once(http_client)
             raise ValueError("cleanup failed") from None
 
     application = make_app(router, dispatch={"deadline": 0.05, "background_timeout": 0.1})
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     await post(client, "plain", message("text", Content="z", MsgId=msgid()))
     rows = await failures_of(application[STORE])
     await asyncio.sleep(0.3)  # a second record, if any, would be written by now
@@ -550,7 +550,7 @@ async def test_a_cut_handler_that_raises_on_cancel_is_recorded_once(http_client)
     assert len(rows) == 1 and rows[0]["error"].startswith("TimeoutError")
 
 
-async def test_shutdown_cuts_handlers_into_records(http_client):
+async def test_shutdown_cuts_handlers_into_records(aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -558,7 +558,7 @@ async def test_shutdown_cuts_handlers_into_records(http_client):
         await asyncio.sleep(3600)
 
     application = make_app(router, dispatch={"deadline": 0.05, "background_timeout": 600})
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     await post(client, "plain", message("text", Content="at shutdown", MsgId=msgid()))
     cut = await application[DISPATCHER].drain(0.1)
     assert [name.rsplit(".", 1)[-1] for name in cut] == ["endless"]

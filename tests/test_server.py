@@ -44,8 +44,8 @@ def echo_router(calls: list | None = None) -> Router:
 # Handshake and HTTP errors --------------------------------------------------------------------
 
 
-async def test_get_handshake_answers_echostr_verbatim(http_client):
-    client = await http_client(app(echo_router()))
+async def test_get_handshake_answers_echostr_verbatim(aiohttp_client):
+    client = await aiohttp_client(app(echo_router()))
     for mode in MODES:
         query = verification(keys(mode), echostr="4375120948345356249")
         resp = await client.get(ACCOUNTS[mode]["path"], params=query)
@@ -54,8 +54,8 @@ async def test_get_handshake_answers_echostr_verbatim(http_client):
         assert await resp.read() == b"4375120948345356249"
 
 
-async def test_get_with_bad_or_missing_signature_is_403(http_client):
-    client = await http_client(app(echo_router()))
+async def test_get_with_bad_or_missing_signature_is_403(aiohttp_client):
+    client = await aiohttp_client(app(echo_router()))
     query = verification(keys("plain"))
     bad = {**query, "signature": "0" * 40}
     assert (await client.get("/plain", params=bad)).status == 403
@@ -64,24 +64,24 @@ async def test_get_with_bad_or_missing_signature_is_403(http_client):
     assert (await client.get("/safe", params=query)).status == 403
 
 
-async def test_post_with_bad_signature_runs_nothing(http_client):
+async def test_post_with_bad_signature_runs_nothing(aiohttp_client):
     calls: list = []
-    client = await http_client(app(echo_router(calls)))
+    client = await aiohttp_client(app(echo_router(calls)))
     query, body = push(keys("plain"), message("text", Content="hi", MsgId=msgid()))
     resp = await client.post("/plain", params={**query, "signature": "f" * 40}, data=body)
     assert resp.status == 403
     assert calls == []
 
 
-async def test_unknown_path_404_wrong_method_405(http_client):
-    client = await http_client(app(echo_router()))
+async def test_unknown_path_404_wrong_method_405(aiohttp_client):
+    client = await aiohttp_client(app(echo_router()))
     assert (await client.get("/nope")).status == 404
     assert (await client.put("/plain", data=b"x")).status == 405
     assert (await client.delete("/plain")).status == 405
 
 
-async def test_body_over_limit_is_413_even_chunked(http_client):
-    client = await http_client(app(echo_router(), server={"max_body_bytes": 4096}))
+async def test_body_over_limit_is_413_even_chunked(aiohttp_client):
+    client = await aiohttp_client(app(echo_router(), server={"max_body_bytes": 4096}))
     query, _ = push(keys("plain"), b"")
     resp = await client.post("/plain", params=query, data=b"x" * 10_000)
     assert resp.status == 413
@@ -98,8 +98,8 @@ async def test_body_over_limit_is_413_even_chunked(http_client):
     "body",
     [b"not xml", b"<xml><ToUserName>x</ToUserName></xml>", b"<!DOCTYPE x [<!ENTITY a 'b'>]><xml/>"],
 )
-async def test_malformed_body_after_valid_signature_is_400(http_client, body, caplog):
-    client = await http_client(app(echo_router()))
+async def test_malformed_body_after_valid_signature_is_400(aiohttp_client, body, caplog):
+    client = await aiohttp_client(app(echo_router()))
     query, _ = push(keys("plain"), b"")
     resp = await client.post("/plain", params=query, data=body)
     assert resp.status == 400
@@ -110,8 +110,8 @@ async def test_malformed_body_after_valid_signature_is_400(http_client, body, ca
     )
 
 
-async def test_failed_decryption_is_400_and_counted(http_client):
-    client = await http_client(app(echo_router()))
+async def test_failed_decryption_is_400_and_counted(aiohttp_client):
+    client = await aiohttp_client(app(echo_router()))
     # Encrypted for the compatible account, sent to the safe account with its own signature.
     doc = message("text", Content="hi", MsgId=msgid())
     q, body = push(keys("compatible"), doc)
@@ -137,9 +137,9 @@ async def test_failed_decryption_is_400_and_counted(http_client):
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_modes_answer_subscribe_qr_click_text(http_client, mode):
+async def test_modes_answer_subscribe_qr_click_text(aiohttp_client, mode):
     calls: list = []
-    client = await http_client(app(echo_router(calls)))
+    client = await aiohttp_client(app(echo_router(calls)))
     user = uid()
     cases = [
         (event("subscribe", user=user), "welcome"),
@@ -160,16 +160,16 @@ async def test_modes_answer_subscribe_qr_click_text(http_client, mode):
     assert [c[0] for c in calls] == ["subscribe", "qr", "subscribe", "click", "text"]
 
 
-async def test_plain_request_to_safe_account_is_refused(http_client):
-    client = await http_client(app(echo_router()))
+async def test_plain_request_to_safe_account_is_refused(aiohttp_client):
+    client = await aiohttp_client(app(echo_router()))
     status, _, _ = await post(
         client, "safe", message("text", Content="x", MsgId=msgid()), encrypted=False
     )
     assert status == 403  # unsigned body: refused like a forgery
 
 
-async def test_two_accounts_answer_with_their_own_keys(http_client):
-    client = await http_client(app(echo_router()))
+async def test_two_accounts_answer_with_their_own_keys(aiohttp_client):
+    client = await aiohttp_client(app(echo_router()))
     doc = message("text", Content="which key?", MsgId=msgid())
     status, reply, raw = await post(client, "safe", doc)
     assert status == 200 and reply["Content"] == "echo: which key?"
@@ -186,7 +186,7 @@ async def test_two_accounts_answer_with_their_own_keys(http_client):
 # Handler faults and the deadline --------------------------------------------------------------
 
 
-async def test_handler_exception_answers_empty_and_next_message_works(http_client):
+async def test_handler_exception_answers_empty_and_next_message_works(aiohttp_client):
     router = Router()
 
     @router.message("text", text="boom")
@@ -198,7 +198,7 @@ async def test_handler_exception_answers_empty_and_next_message_works(http_clien
         return "fine"
 
     application = app(router)
-    client = await http_client(application)
+    client = await aiohttp_client(application)
     status, reply, raw = await post(client, "plain", message("text", Content="boom", MsgId=msgid()))
     assert status == 200 and raw == b""
     status, reply, raw = await post(client, "plain", message("text", Content="ok", MsgId=msgid()))
@@ -211,7 +211,7 @@ async def test_handler_exception_answers_empty_and_next_message_works(http_clien
     assert failures[0]["msg_type"] == "text" and failures[0]["dedup_key"].startswith("m:")
 
 
-async def test_slow_handler_gets_empty_response_and_still_completes(http_client):
+async def test_slow_handler_gets_empty_response_and_still_completes(aiohttp_client):
     finished = asyncio.Event()
     router = Router()
 
@@ -221,28 +221,28 @@ async def test_slow_handler_gets_empty_response_and_still_completes(http_client)
         finished.set()
         return "too late"
 
-    client = await http_client(app(router, dispatch={"deadline": 0.5}))
+    client = await aiohttp_client(app(router, dispatch={"deadline": 0.5}))
     status, _, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
     assert status == 200 and raw == b""
     assert not finished.is_set()  # the response went out while the handler was still running
     await asyncio.wait_for(finished.wait(), 5)
 
 
-async def test_default_deadline_answers_before_wechat_gives_up(http_client):
+async def test_default_deadline_answers_before_wechat_gives_up(aiohttp_client):
     router = Router()
 
     @router.message("text")
     async def slow(msg):
         await asyncio.sleep(30)
 
-    client = await http_client(app(router, dispatch={"background_timeout": 1.0}))
+    client = await aiohttp_client(app(router, dispatch={"background_timeout": 1.0}))
     started = time.monotonic()
     status, _, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
     assert status == 200 and raw == b""
     assert time.monotonic() - started < 5.0  # WeChat waits 5 s; the default deadline is 4.5 s
 
 
-async def test_graceful_shutdown_waits_for_background_handler(http_client):
+async def test_graceful_shutdown_waits_for_background_handler(aiohttp_client):
     finished = asyncio.Event()
     router = Router()
 
@@ -251,14 +251,14 @@ async def test_graceful_shutdown_waits_for_background_handler(http_client):
         await asyncio.sleep(1.0)
         finished.set()
 
-    client = await http_client(app(router, dispatch={"deadline": 0.2}))
+    client = await aiohttp_client(app(router, dispatch={"deadline": 0.2}))
     _, _, raw = await post(client, "plain", message("text", Content="x", MsgId=msgid()))
     assert raw == b"" and not finished.is_set()
     await client.close()  # runs the app's cleanup: drains background handlers
     assert finished.is_set()
 
 
-async def test_late_reply_is_kept_for_a_retry(http_client):
+async def test_late_reply_is_kept_for_a_retry(aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -266,7 +266,7 @@ async def test_late_reply_is_kept_for_a_retry(http_client):
         await asyncio.sleep(0.6)
         return "late but kept"
 
-    client = await http_client(app(router, dispatch={"deadline": 0.3}))
+    client = await aiohttp_client(app(router, dispatch={"deadline": 0.3}))
     doc = message("text", Content="x", MsgId=msgid())
     _, _, raw = await post(client, "plain", doc)
     assert raw == b""
@@ -275,21 +275,21 @@ async def test_late_reply_is_kept_for_a_retry(http_client):
     assert reply["Content"] == "late but kept"
 
 
-async def test_replayed_old_signature_is_403(http_client):
+async def test_replayed_old_signature_is_403(aiohttp_client):
     calls: list = []
-    client = await http_client(app(echo_router(calls)))
+    client = await aiohttp_client(app(echo_router(calls)))
     doc = message("text", Content="replay", MsgId=msgid())
     status, _, _ = await post(client, "plain", doc, timestamp=str(int(time.time()) - 3600))
     assert status == 403 and calls == []
 
 
-async def test_readyz_does_not_leak_store_details(http_client):
-    client = await http_client(app(echo_router(), "redis://127.0.0.1:1/0"))
+async def test_readyz_does_not_leak_store_details(aiohttp_client):
+    client = await aiohttp_client(app(echo_router(), "redis://127.0.0.1:1/0"))
     resp = await client.get("/readyz")
     assert resp.status == 503 and await resp.text() == "store unavailable\n"
 
 
-async def test_a_timeout_inside_a_handler_cuts_the_handler_not_the_request(http_client):
+async def test_a_timeout_inside_a_handler_cuts_the_handler_not_the_request(aiohttp_client):
     router = Router()
 
     @router.message("text")
@@ -301,13 +301,13 @@ async def test_a_timeout_inside_a_handler_cuts_the_handler_not_the_request(http_
             return "the API was too slow"
         return "never"
 
-    client = await http_client(app(router))
+    client = await aiohttp_client(app(router))
     status, reply, _ = await post(client, "plain", message("text", Content="hi", MsgId=msgid()))
     assert status == 200 and reply["Content"] == "the API was too slow"
 
 
 async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers(
-    http_client, monkeypatch
+    aiohttp_client, monkeypatch
 ):
     from wxhook.stores.memory import MemoryStore
 
@@ -319,13 +319,13 @@ async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers
         raise RuntimeError("a bug in verification")
 
     monkeypatch.setattr("wxhook.server.verify_url", broken_verify)
-    client = await http_client(app(echo_router()))
+    client = await aiohttp_client(app(echo_router()))
     resp = await client.get(ACCOUNTS["plain"]["path"], params=verification(keys("plain")))
     assert (resp.status, await resp.read()) == (200, b"")  # empty, never a 500
     from helpers import config
 
     from wxhook.server import create_app
 
-    client = await http_client(create_app(config(), router=echo_router(), store=BrokenStore()))
+    client = await aiohttp_client(create_app(config(), router=echo_router(), store=BrokenStore(), ops_routes=True))
     resp = await client.get("/readyz")
     assert resp.status == 503 and b"Traceback" not in await resp.read()

@@ -93,7 +93,7 @@ def test_soak_memory_tasks_and_sockets_level_off(tmp_path: Path):
 
     def sample() -> tuple[int, float, int, int]:
         clients, to_redis = connections(pid, port, redis.port)
-        return rss_kb(pid), loop_tasks(port), clients, to_redis
+        return rss_kb(pid), loop_tasks(server.proc.ops_port), clients, to_redis
 
     stop = threading.Event()
     sent = [0]

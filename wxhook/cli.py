@@ -59,10 +59,8 @@ def redacted(url: str) -> str:
 
 
 def _serve_one(config: Config) -> None:
-    from aiohttp import web
-
     from .loop import use_uvloop
-    from .server import create_app
+    from .server import create_app, serve
 
     setup_logging(config.log)
     try:
@@ -71,42 +69,25 @@ def _serve_one(config: Config) -> None:
         raise ConfigError(f"server.event_loop: {exc}") from None
     app = create_app(config)
     accounts = ", ".join(f"{a.name} ({a.mode}) at {a.path}" for a in config.accounts)
+    ops = f"{config.ops.host}:{config.ops.port}" if config.ops.port else "off"
     log.info(
-        "wxhook %s serving %s on %s:%d, store %s, event loop %s",
+        "wxhook %s serving %s on %s:%d (ops listener %s), store %s, event loop %s",
         version("wxhook"),
         accounts,
         config.server.host,
         config.server.port,
+        ops,
         redacted(config.store.url),
         "uvloop" if uvloop else "asyncio",
     )
-    # Requests in flight end by the dispatch deadline; the rest of shutdown_grace is for
-    # background handlers (drained in the app's cleanup).
-    shutdown_timeout = config.dispatch.deadline + 0.5
-    # Each worker binds the same port with SO_REUSEPORT; the kernel spreads connections.
-    reuse_port = config.server.workers > 1
-    if config.server.http == "aiohttp":
-        web.run_app(
-            app,
-            host=config.server.host,
-            port=config.server.port,
-            shutdown_timeout=shutdown_timeout,
-            reuse_port=reuse_port,
-            print=None,
-            access_log=None,
-        )
-        return
-    from .httpserver import serve
+    try:
+        asyncio.run(serve(config, app=app))
+    except OSError as exc:  # a port taken, an address not on this host
+        raise ListenError(f"cannot listen: {exc}") from None
 
-    asyncio.run(
-        serve(
-            app,
-            config.server.host,
-            config.server.port,
-            reuse_port=reuse_port,
-            shutdown_timeout=shutdown_timeout,
-        )
-    )
+
+class ListenError(Exception):
+    """A listener could not be opened (the port is taken, the address is not this host's)."""
 
 
 def _serve_workers(config: Config) -> int:
@@ -560,6 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except StoreUnavailable as exc:
         print(f"wxhook: the store is unreachable: {exc}", file=sys.stderr)
+        return 1
+    except ListenError as exc:
+        print(f"wxhook: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

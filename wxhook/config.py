@@ -32,7 +32,15 @@ class ServerConfig:
     shutdown_grace: float = 20.0
     read_timeout: float = 10.0
     event_loop: str = "auto"
-    http: str = "wxhook"  # the HTTP layer: wxhook's own (httptools) or "aiohttp"
+    keepalive_timeout: float = 75.0
+
+
+@dataclass(frozen=True, slots=True)
+class OpsConfig:
+    """[ops]: the operators' listener (/metrics, /readyz, /healthz), off the callback port."""
+
+    host: str = "127.0.0.1"
+    port: int = 9108  # 0: no ops listener
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,7 @@ class Config:
     """The whole validated configuration."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
     dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
@@ -149,6 +158,7 @@ class Config:
 
 _SECTIONS = {
     "server": ServerConfig,
+    "ops": OpsConfig,
     "dispatch": DispatchConfig,
     "store": StoreConfig,
     "security": SecurityConfig,
@@ -167,6 +177,10 @@ SECRET_FIELDS = (
 )
 # Settings that moved, and where to: named in the error instead of "not a setting".
 _MOVED = {"server.max_timestamp_skew": "security.timestamp_tolerance"}
+# Settings that are gone, and why: named in the error instead of "not a setting".
+_REMOVED = {
+    "server.http": "aiohttp is the only HTTP server now; delete the line",
+}
 
 
 def env_name(account: str, key: str) -> str:
@@ -200,6 +214,8 @@ def _section(name: str, cls: type, data: Any) -> Any:
     for key, value in data.items():
         if f"{name}.{key}" in _MOVED:
             raise ConfigError(f"{name}.{key} has moved: write {_MOVED[name + '.' + key]}")
+        if f"{name}.{key}" in _REMOVED:
+            raise ConfigError(f"{name}.{key} was removed: {_REMOVED[name + '.' + key]}")
         if key not in known:
             raise ConfigError(f"{name}.{key} is not a setting: {_suggest(key, list(known))}")
         kwargs[key] = _coerce(f"{name}.{key}", value, getattr(cls(), key))
@@ -354,8 +370,16 @@ def _check(config: Config) -> None:
             f"security.timestamp_tolerance ({tolerance:g}): a replay still inside the window "
             "would run the handlers again"
         )
-    if s.http not in ("wxhook", "aiohttp"):
-        raise ConfigError(f'server.http must be "wxhook" or "aiohttp", got {s.http!r}')
+    if s.keepalive_timeout <= 0:
+        raise ConfigError("server.keepalive_timeout must be a positive number of seconds")
+    ops = config.ops
+    if not 0 <= ops.port < 65536:
+        raise ConfigError(f"ops.port must be 1..65535, or 0 for no ops listener, got {ops.port}")
+    if ops.port and ops.port == s.port:
+        raise ConfigError(
+            f"ops.port {ops.port} is server.port: the ops listener needs a port of its own "
+            "(or ops.port = 0 for none)"
+        )
     if s.event_loop not in ("auto", "uvloop", "asyncio"):
         raise ConfigError(
             f'server.event_loop must be "auto", "uvloop" or "asyncio", got {s.event_loop!r}'
@@ -426,11 +450,27 @@ def parse_config(
                 password=store_password or config.store.password,
             ),
         )
+    config = _ops_from_env(config, env)
     _check(config)
     return config
 
 
-def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+def _ops_from_env(config: Config, env: Mapping[str, str]) -> Config:
+    # A container publishes or hides the ops listener from outside the file: its address is
+    # deployment, not configuration.
+    host, port = env.get("WXHOOK_OPS_HOST"), env.get("WXHOOK_OPS_PORT")
+    if port:
+        try:
+            number = int(port)
+        except ValueError:
+            raise ConfigError(f"WXHOOK_OPS_PORT must be a port number, got {port!r}") from None
+        config = replace(config, ops=replace(config.ops, port=number))
+    if host:
+        config = replace(config, ops=replace(config.ops, host=host))
+    return config
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
     """Read a TOML file and validate it; every problem is one ConfigError line."""
     p = Path(path)
     try:
@@ -453,6 +493,7 @@ __all__ = [
     "DispatchConfig",
     "LogConfig",
     "MetricsConfig",
+    "OpsConfig",
     "PluginsConfig",
     "SecurityConfig",
     "ServerConfig",

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .config import LogConfig
@@ -221,6 +222,74 @@ class FastLine:
                 return False
             node = node.parent
         return True
+
+
+class FloodGate:
+    """At most `burst` lines of one kind at once, refilled at `rate` a second; what is held
+    back is counted and said in one summary line per kind at most every `summary_every`
+    seconds. Anyone on the internet can send bad requests by the thousand: the metrics count
+    every one, the log says enough to act on without paging the operator for each."""
+
+    MAX_KINDS = 256  # kinds come from wxhook's own reasons and exception classes: a few dozen
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        rate: float = 2.0,
+        burst: int = 5,
+        summary_every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.rate = rate
+        self.burst = burst
+        self.summary_every = summary_every
+        self._clock = clock
+        self._tokens: dict[str, tuple[float, float]] = {}  # kind -> (tokens, when counted)
+        self._held: dict[str, int] = {}
+        self._last_summary = clock()
+
+    def allow(self, kind: str) -> bool:
+        """True if a line of this kind may be written now; False counts it as held back."""
+        now = self._clock()
+        found = self._tokens.get(kind)
+        if found is None:
+            if len(self._tokens) >= self.MAX_KINDS:
+                kind = "other"
+                found = self._tokens.get(kind)
+            tokens = float(self.burst) if found is None else found[0]
+            last = now if found is None else found[1]
+        else:
+            tokens, last = found
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            self._tokens[kind] = (tokens - 1.0, now)
+            return True
+        self._tokens[kind] = (tokens, now)
+        self._held[kind] = self._held.get(kind, 0) + 1
+        return False
+
+    def summarise(self, *, force: bool = False) -> None:
+        """One WARNING line per kind with lines held back since the last summary, when
+        `summary_every` seconds have passed (or `force`)."""
+        now = self._clock()
+        if not self._held or (not force and now - self._last_summary < self.summary_every):
+            return
+        seconds = now - self._last_summary
+        self._last_summary = now
+        held, self._held = self._held, {}
+        for kind, count in sorted(held.items()):
+            self.logger.warning(
+                "suppressed %d log lines of kind %s in the last %.0fs (metrics count them all)",
+                count,
+                kind,
+                seconds,
+            )
+
+
+# Lines a client can cause (refused requests, malformed HTTP, disconnects), one gate per process.
+client_errors = FloodGate(logging.getLogger("wxhook.flood"))
 
 
 def flush_logs() -> None:

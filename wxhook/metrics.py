@@ -43,7 +43,7 @@ class Metrics:
         self.requests = Counter(
             "wxhook_requests",
             "Callbacks by account, message type, event and outcome "
-            "(replied, empty, duplicate, rejected; reason says why a request was rejected)",
+            "(replied, empty, duplicate, rejected, aborted; reason says why)",
             ["account", "msg_type", "event", "outcome", "reason"],
             registry=r,
         )
@@ -126,6 +126,12 @@ class Metrics:
         self.failures_recorded = Counter(
             "wxhook_failures_recorded",
             "Failure records written (handler raised, timed out, was cut or never started)",
+            registry=r,
+        )
+        self.http_errors = Counter(
+            "wxhook_http_errors",
+            "Requests refused by the HTTP server before any route (not valid HTTP), by kind",
+            ["kind"],
             registry=r,
         )
         self.request_seconds = Histogram(

@@ -1,4 +1,6 @@
-"""HTTP in and out (aiohttp lives here only): app factory, callback endpoints, health, metrics."""
+"""HTTP in and out (aiohttp lives here only): the callback endpoints, `setup(app, config)` to
+mount them in any aiohttp application, the ops listener (health, readiness, metrics), and
+`serve(config)`, which runs both for `wxhook serve`."""
 
 from __future__ import annotations
 
@@ -6,14 +8,17 @@ import asyncio
 import hashlib
 import logging
 import math
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .api import WeChatAPI
-from .config import AccountConfig, Config
+from .config import AccountConfig, Config, load_config
 from .core import (
     AccountKeys,
     BodyTooLarge,
@@ -30,7 +35,7 @@ from .core import (
     verify_url,
 )
 from .dispatcher import Dispatcher
-from .logs import FastLine, flush_logs
+from .logs import FastLine, client_errors, flush_logs
 from .metrics import Metrics
 from .plugins import load_plugins
 from .router import Router, State
@@ -57,7 +62,7 @@ _HEADERS = {XML: {"Content-Type": XML}, TEXT: {"Content-Type": TEXT}}
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An HTTP answer, whichever HTTP layer writes it (aiohttp, or wxhook.httpserver)."""
+    """An HTTP answer: status, body and content type."""
 
     status: int
     body: bytes
@@ -90,9 +95,24 @@ class Endpoint:
             if request.method == "GET":
                 return to_response(self.verify(request.query, request.path))
             return await self._handle_post(request)
+        except (ConnectionError, HttpProcessingError) as exc:
+            # The client went away, or broke HTTP, before its body was in: nothing was handled
+            # and nobody is left to answer. The client's doing, so one gated INFO line.
+            return self._aborted(exc)
         except Exception:
             log.exception("unexpected error on %s %s; answered empty", request.method, request.path)
             return to_response(EMPTY)
+
+    def _aborted(self, exc: BaseException) -> web.Response:
+        metrics = self.metrics
+        metrics.child(metrics.requests, self.account.name, "", "", "aborted", "disconnect").inc()
+        if client_errors.allow("aborted"):
+            log.info(
+                "request to %s aborted before its body was read: %s",
+                self.account.path,
+                str(exc) or type(exc).__name__,
+            )
+        return to_response(Answer(400, b"incomplete request\n"))
 
     async def _handle_post(self, request: web.Request) -> web.StreamResponse:
         arrived, arrived_wall = time.monotonic(), time.time()
@@ -139,7 +159,8 @@ class Endpoint:
             metrics.child(
                 metrics.requests, self.account.name, "", "", "rejected", "signature"
             ).inc()
-            log.warning("GET %s refused: %s", path, exc)
+            if client_errors.allow("rejected:verify"):
+                log.warning("GET %s refused: %s", path, exc)
             return Answer(exc.status, b"invalid signature")
         metrics.child(metrics.requests, self.account.name, "verify", "", "replied", "").inc()
         log.info("URL verification for account %s answered", self.account.name)
@@ -254,6 +275,12 @@ class Endpoint:
             reason = "bad_request"
         metrics.child(metrics.requests, self.account.name, "", "", "rejected", reason).inc()
         # The reason goes to the log with its hint; the client gets a short line, no traceback.
+        # Anyone can send refused requests by the thousand: the log line is gated, not the count.
+        if client_errors.allow(f"rejected:{reason}"):
+            self._log_rejected(exc, reason)
+        return Answer(exc.status, f"{reason}\n".encode())
+
+    def _log_rejected(self, exc: ProtocolError, reason: str) -> None:
         access.warning(
             "rejected",
             extra={
@@ -266,7 +293,6 @@ class Endpoint:
                 }
             },
         )
-        return Answer(exc.status, f"{reason}\n".encode())
 
 
 async def ready(store: Store) -> Answer:
@@ -299,14 +325,22 @@ async def healthz(request: web.Request) -> web.Response:
     return to_response(HEALTHY)
 
 
-async def readyz(request: web.Request) -> web.Response:
-    """Ready: the store answers within a second."""
-    return to_response(await ready(request.app[STORE]))
+def _ops_views(app: web.Application) -> list[web.RouteDef]:
+    """/healthz, /readyz and (with metrics.enabled) /metrics, reading wxhook's keys of `app`."""
 
+    async def readyz(request: web.Request) -> web.Response:
+        """Ready: the store answers within a second."""
+        return to_response(await ready(app[STORE]))
 
-async def metrics_view(request: web.Request) -> web.Response:
-    """Prometheus exposition."""
-    return to_response(exposition(request.app[METRICS]))
+    async def metrics_view(request: web.Request) -> web.Response:
+        """Prometheus exposition."""
+        return to_response(exposition(app[METRICS]))
+
+    routes = [web.get("/healthz", healthz, allow_head=False)]
+    routes.append(web.get("/readyz", readyz, allow_head=False))
+    if app[CONFIG].metrics.enabled:
+        routes.append(web.get("/metrics", metrics_view, allow_head=False))
+    return routes
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -314,9 +348,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     for hook in router.hooks("startup"):
         await hook(state)
     flush_logs()  # the start-up lines are out by the time the first request is served
-    flusher = asyncio.get_running_loop().create_task(_flush_logs_periodically())
+    housekeeping = asyncio.get_running_loop().create_task(_housekeeping())
     yield
-    flusher.cancel()
+    housekeeping.cancel()
     cut = await app[DISPATCHER].drain(config.server.shutdown_grace)
     if cut:
         log.error(
@@ -331,28 +365,40 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await hook(state)
         except Exception:
             log.exception("a shutdown hook failed")
+    client_errors.summarise(force=True)
     flush_logs()
     if API in app:
         await app[API].close()
     await store.close()
 
 
-async def _flush_logs_periodically() -> None:
-    # Log lines are written in batches; this bounds how long one waits in a quiet moment.
+async def _housekeeping() -> None:
+    # Log lines are written in batches: this bounds how long one waits in a quiet moment, and
+    # says how many lines the flood gate held back.
     while True:
         await asyncio.sleep(0.25)
+        client_errors.summarise()
         flush_logs()
 
 
-def create_app(
-    config: Config,
+def setup(
+    app: web.Application,
+    config: Config | str | os.PathLike[str],
     *,
     router: Router | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    ops_routes: bool = False,
 ) -> web.Application:
-    """The aiohttp application for a validated Config (plugins loaded unless a router is given)."""
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    """Mount wxhook in an aiohttp application, as aiohttp's extensions do.
+
+    `config` is a validated Config or the path of a wxhook TOML file. Adds each account's
+    callback route (GET verification, POST pushes) and one cleanup context (plugins' startup
+    and shutdown hooks, background drain, store and API client closed); the application's own
+    routes, middlewares and hooks stay as they are. With `ops_routes`, /healthz, /readyz and
+    /metrics are added too. The plugins are imported now unless a router is given."""
+    if not isinstance(config, Config):
+        config = load_config(config)
     app[CONFIG] = config
     app[ROUTER] = router if router is not None else load_plugins(config.plugins.modules)
     app[METRICS] = metrics if metrics is not None else Metrics()
@@ -380,24 +426,140 @@ def create_app(
     for account in config.accounts:
         endpoint = Endpoint(account, account.keys(), config, app[METRICS], app[DISPATCHER])
         endpoints[account.path] = endpoint
-        if account.previous_valid_until > time.time() + 30 * 86400:
-            log.warning(
-                "account %s: the previous keys stay valid for more than 30 days; a rotation "
-                "should take hours, not weeks",
-                account.name,
-            )
-        if account.previous_valid_until and account.previous_valid_until <= time.time():
-            log.warning(
-                "account %s: the previous keys expired at %s; remove previous_* from the config",
-                account.name,
-                time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(account.previous_valid_until)),
-            )
+        _warn_about_key_rotation(account)
         app.router.add_get(account.path, endpoint.handle, allow_head=False)
         app.router.add_post(account.path, endpoint.handle)
     app[ENDPOINTS] = endpoints
-    app.router.add_get("/healthz", healthz, allow_head=False)
-    app.router.add_get("/readyz", readyz, allow_head=False)
-    if config.metrics.enabled:
-        app.router.add_get("/metrics", metrics_view, allow_head=False)
+    if ops_routes:
+        app.router.add_routes(_ops_views(app))
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def _warn_about_key_rotation(account: AccountConfig) -> None:
+    if account.previous_valid_until > time.time() + 30 * 86400:
+        log.warning(
+            "account %s: the previous keys stay valid for more than 30 days; a rotation "
+            "should take hours, not weeks",
+            account.name,
+        )
+    if account.previous_valid_until and account.previous_valid_until <= time.time():
+        log.warning(
+            "account %s: the previous keys expired at %s; remove previous_* from the config",
+            account.name,
+            time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(account.previous_valid_until)),
+        )
+
+
+def create_app(
+    config: Config,
+    *,
+    router: Router | None = None,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+    ops_routes: bool = False,
+) -> web.Application:
+    """The callback application of `wxhook serve`: the accounts' routes and /healthz (the
+    ops routes too with `ops_routes`, for tests that want one app)."""
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    setup(app, config, router=router, store=store, metrics=metrics, ops_routes=ops_routes)
+    if not ops_routes:
+        app.router.add_get("/healthz", healthz, allow_head=False)
+    return app
+
+
+def create_ops_app(app: web.Application) -> web.Application:
+    """The ops listener's application: /healthz, /readyz and /metrics of a wxhook `app`
+    (set up by `setup` or `create_app`), which owns the store and the metrics."""
+    ops = web.Application()
+    ops.router.add_routes(_ops_views(app))
+    return ops
+
+
+class ClientErrorFilter(logging.Filter):
+    """On aiohttp's server logger: a request that is not valid HTTP is the client's error,
+    written as one WARNING line without traceback through the flood gate, and counted;
+    anything else (a bug of ours) passes as logged, at the level the root logger lets through.
+
+    aiohttp logs traffic that is not HTTP at all (TLS on the plain port, an invalid method
+    on a first request) at DEBUG, so the logger is opened to DEBUG while this filter is on
+    (`install`): those are counted too."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self._logger = logging.getLogger("aiohttp.server")
+        self._level = self._logger.level
+
+    def install(self) -> None:
+        """Put the filter on aiohttp's server logger."""
+        self._level = self._logger.level
+        self._logger.setLevel(logging.DEBUG)
+        self._logger.addFilter(self)
+
+    def remove(self) -> None:
+        """Take it off again, with the logger's level as it was."""
+        self._logger.removeFilter(self)
+        self._logger.setLevel(self._level)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return record.levelno >= logging.getLogger().getEffectiveLevel()
+        kind = type(exc).__name__
+        self.metrics.child(self.metrics.http_errors, kind).inc()
+        if not client_errors.allow(f"http:{kind}"):
+            return False
+        lines = exc.message.splitlines() if isinstance(exc.message, str) else []
+        detail = lines[0][:200] if lines else kind
+        record.msg, record.args = "malformed HTTP request refused: %s: %s", (kind, detail)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
+
+
+async def serve(config: Config, *, app: web.Application | None = None) -> None:
+    """Run `wxhook serve` until SIGTERM or SIGINT: the callback listener on server.host/port,
+    the ops listener on ops.host/port, then a graceful stop (requests in flight answered,
+    background handlers drained within server.shutdown_grace)."""
+    app = create_app(config) if app is None else app
+    guard = ClientErrorFilter(app[METRICS])
+    guard.install()
+    # Requests in flight end by the dispatch deadline; the rest of shutdown_grace is for
+    # background handlers (drained in the app's cleanup).
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=config.server.keepalive_timeout,
+        shutdown_timeout=config.dispatch.deadline + 0.5,
+    )
+    ops_runner: web.AppRunner | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    # Each worker binds the same ports with SO_REUSEPORT; the kernel spreads connections.
+    reuse_port = config.server.workers > 1
+    try:
+        await runner.setup()
+        await web.TCPSite(
+            runner, config.server.host, config.server.port, reuse_port=reuse_port
+        ).start()
+        if config.ops.port:
+            ops_runner = web.AppRunner(
+                create_ops_app(app), handle_signals=False, access_log=None, shutdown_timeout=1.0
+            )
+            await ops_runner.setup()
+            await web.TCPSite(
+                ops_runner, config.ops.host, config.ops.port, reuse_port=reuse_port
+            ).start()
+        await stop.wait()
+        log.info("stopping: answering the requests in flight, then draining background work")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()  # the callback listener first: readiness stays up meanwhile
+        if ops_runner is not None:
+            await ops_runner.cleanup()
+        guard.remove()
