@@ -17,7 +17,7 @@ TOKEN = "embed-token"
 APPID = "wx2c2769f8efd9abc2"
 KEYS = AccountKeys.create(token=TOKEN, app_id=APPID, encoding_aes_key=KEY, mode="safe")
 
-PLUGIN = '''
+PLUGIN = """
 from wxhook import Router
 
 router = Router()
@@ -27,7 +27,7 @@ runs = []
 async def echo(message, ctx):
     runs.append(message.content)
     return "echo: " + message.content
-'''
+"""
 
 
 def write_config(tmp: Path) -> Path:

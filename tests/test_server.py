@@ -326,6 +326,8 @@ async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers
 
     from wxhook.server import create_app
 
-    client = await aiohttp_client(create_app(config(), router=echo_router(), store=BrokenStore(), ops_routes=True))
+    client = await aiohttp_client(
+        create_app(config(), router=echo_router(), store=BrokenStore(), ops_routes=True)
+    )
     resp = await client.get("/readyz")
     assert resp.status == 503 and b"Traceback" not in await resp.read()
