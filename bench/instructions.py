@@ -110,7 +110,7 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is missing: apt-get install valgrind")
     # What Bench.command reads: the servers run as in the side-by-side benchmark.
-    args.loop, args.http, args.log_level = "asyncio", "wxhook", "info"
+    args.loop, args.log_level = "asyncio", "info"
     per_push: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args, Path(tmp))

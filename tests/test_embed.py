@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from wxhook.config import load_config
 from wxhook.core import AccountKeys
 from wxhook.simulator import message, open_reply, push, verification
 
+EMBEDDING_DOC = (Path(__file__).resolve().parents[1] / "docs" / "embedding.md").read_text()
 TOKEN = "embed-token"
 APPID = "wx2c2769f8efd9abc2"
 KEYS = AccountKeys.create(token=TOKEN, app_id=APPID, encoding_aes_key=KEY, mode="safe")
@@ -122,3 +124,18 @@ async def test_ops_routes_on_the_user_app_when_asked(aiohttp_client, tmp_path, m
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     assert "wxhook_requests" in await (await client.get("/metrics")).text()
+
+
+async def test_the_documented_example_runs_as_written(aiohttp_client, tmp_path, monkeypatch):
+    example = re.search(r"```python\n# shop.py\n(.*?)```", EMBEDDING_DOC, re.S)
+    assert example is not None, "docs/embedding.md lost its example"
+    write_config(tmp_path).rename(tmp_path / "wxhook.toml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, object] = {"__name__": "shop"}
+    exec(compile(example[1], "shop.py", "exec"), namespace)
+    client = await aiohttp_client(namespace["app"])
+    assert await (await client.get("/api/orders")).json() == {"orders": 3}
+    query, body = push(KEYS, message("text", user=uid(), Content="doc", MsgId=msgid()))
+    resp = await client.post("/wechat/shop", params=query, data=body)
+    assert open_reply(KEYS, await resp.read())["Content"] == "echo: doc"
