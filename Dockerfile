@@ -5,24 +5,10 @@
 #       -v "$PWD/deploy/config.toml:/etc/wxhook/config.toml:ro" wxhook
 #
 # tests/test_deploy.py reads this file: it checks the layout below and replays the pip steps
-# of both stages and the CMD in a virtual environment, so keep RUN steps that use pip
-# free of absolute paths.
-# Two stages. The first builds wxhook's wheel with a C compiler, for the C reader of flat XML
-# documents (wxhook/core/_flatxml.c); the second, the image, installs that wheel and carries no
-# compiler. Python 3.12 or newer starts tasks eagerly: a handler that answers without waiting
-# costs no scheduling round (wxhook/loop.py).
-FROM python:3.12-slim-bookworm AS wheel
-
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /build
-COPY pyproject.toml setup.py README.md ./
-COPY wxhook/ wxhook/
-# setup.py marks the extension optional; here a failed compile must fail the build instead.
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir wheels . \
- && python -m zipfile -l wheels/wxhook-*.whl | grep -q "_flatxml\.cpython"
-
+# and the CMD in a virtual environment, so keep RUN steps that use pip free of absolute paths.
+#
+# One stage, no compiler: wxhook is pure Python. Python 3.12 or newer starts tasks eagerly: a
+# handler that answers without waiting costs no scheduling round (wxhook/loop.py).
 FROM python:3.12-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -45,9 +31,11 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(p['project']['dependencies'] + p['project']['optional-dependencies']['speed']))" > requirements.txt \
  && pip install -r requirements.txt
 
-# Layer 2, the package itself (the wheel built above), without touching the dependencies.
-COPY --from=wheel /build/wheels/ wheels/
-RUN pip install --no-deps --no-index wheels/wxhook-*.whl && rm -r wheels
+# Layer 2, the package itself, without touching the dependencies: pip builds its pure-Python
+# wheel and installs it; the sources and build files are not kept.
+COPY README.md ./
+COPY wxhook/ wxhook/
+RUN pip install --no-deps . && rm -rf wxhook build wxhook.egg-info
 
 # Runtime. The working directory is on the plugin import path (`wxhook serve` adds it), so a
 # derived image can `COPY myplugins/ /app/myplugins/` and list "myplugins.menu" in the config.

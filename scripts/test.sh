@@ -47,8 +47,7 @@ export WXHOOK_TEST_REDIS_URL=${WXHOOK_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_P
 # 4. Python 3.12 or newer starts tasks eagerly (wxhook/loop.py): handlers and the HTTP layer
 #    then take other paths, which the Docker image (Python 3.12) runs. When such an interpreter
 #    is on the machine (PYTHON_EAGER, or python3.13 / python3.12, pyenv's included), the tests
-#    of those parts run under it too, in .venv-eager, with the C reader's tests (wxhook/core/
-#    _flatxml.c, compiled there against that interpreter's C API).
+#    of those parts run under it too, in .venv-eager.
 if [ $# -eq 0 ]; then
   EAGER=${PYTHON_EAGER:-}
   for candidate in python3.13 python3.12 /root/.pyenv/versions/3.13.*/bin/python3 \
@@ -62,10 +61,10 @@ if [ $# -eq 0 ]; then
     [ -x .venv-eager/bin/python ] || "$EAGER" -m venv .venv-eager
     .venv-eager/bin/python -m pip install --quiet --upgrade pip
     .venv-eager/bin/python -m pip install --quiet -e '.[test]'
-    echo "eager tasks and the C reader: the HTTP, server, dispatcher, process and C reader tests on $(.venv-eager/bin/python -V)"
+    echo "eager tasks: the embedding, server, dispatcher, process and security tests on $(.venv-eager/bin/python -V)"
     .venv-eager/bin/python -m pytest -q -p no:cacheprovider \
-      tests/test_server.py tests/test_dispatcher.py tests/test_process.py tests/test_security.py \
-      tests/test_flatxml.py
+      tests/test_embed.py tests/test_server.py tests/test_dispatcher.py tests/test_process.py tests/test_security.py \
+      tests/test_hostile_http.py
   else
     echo "no Python >= 3.12 found: the eager-task paths were not tested (set PYTHON_EAGER)" >&2
   fi

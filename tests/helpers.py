@@ -89,12 +89,3 @@ async def failures_of(store, count: int = 1, within: float = 10.0) -> list[dict[
             assert len(rows) >= count, rows
             return rows
         await asyncio.sleep(0.02)
-
-
-def python_only() -> Any:
-    """A context in which xmlcodec reads every document in Python, without the C reader."""
-    from unittest import mock
-
-    from wxhook.core import xmlcodec
-
-    return mock.patch.object(xmlcodec, "_parse_plain", None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wxhook.core import parse_xml
-from wxhook.core.xmlcodec import cdata, render_document
+from wxhook.core.xmlcodec import cdata, clean_text, render_document
 
 
 def test_control_character_in_user_text_parses():
@@ -64,139 +66,154 @@ def test_render_keeps_ints_bare_and_nests():
     )
 
 
-# The flat fast path must read every document exactly as expat does, or leave it to expat.
+def test_text_around_cdata_loses_only_its_outer_layout_whitespace():
+    doc = parse_xml(b"<xml><A> x <![CDATA[ y ]]> z </A><B> x <![CDATA[]]></B></xml>")
+    assert doc == {"A": "x  y  z", "B": "x"}
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
-from wxhook.core import ParseError  # noqa: E402
-from wxhook.core.xmlcodec import _parse_expat, _parse_flat, clean_bytes  # noqa: E402
+def test_line_ends_are_normalised_as_xml_requires():
+    doc = parse_xml(b"<xml><A><![CDATA[a\r\nb\rc]]></A><B>a\r\nb</B></xml>")
+    assert doc == {"A": "a\nb\nc", "B": "a\nb"}
+
+
+def test_entities_and_character_references_are_read():
+    doc = parse_xml(b"<xml><A>&lt;b&gt; &amp; &#20320;</A></xml>")
+    assert doc == {"A": "<b> & 你"}
+
+
+def test_attributes_comments_and_processing_instructions_are_ignored():
+    doc = parse_xml(b'<xml><!-- c --><A k="v">1</A><?pi x?></xml>')
+    assert doc == {"A": "1"}
+
+
+def test_the_safe_mode_envelope_reads_as_any_push():
+    compact = b"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[QUJD+/==]]></Encrypt></xml>"
+    pretty = (
+        compact.replace(b"<T", b"\n  <T")
+        .replace(b"<E", b"\n  <E")
+        .replace(b"</xml>", b"\n</xml>\n")
+    )
+    assert parse_xml(compact) == parse_xml(pretty) == {"ToUserName": "gh_1", "Encrypt": "QUJD+/=="}
+
+
+# Refusals: each one a ParseError, the XML ones made by defusedxml's reader.
+
+from defusedxml import DTDForbidden  # noqa: E402
+
+from wxhook.core import BodyTooLarge, ParseError  # noqa: E402
+from wxhook.core.xmlcodec import MAX_DEPTH  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<!DOCTYPE xml><xml/>",
+        b'<!DOCTYPE xml [<!ENTITY a "b">]><xml><A>&a;</A></xml>',
+        b'<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><A>&xxe;</A></xml>',
+        b'<?xml version="1.0"?><!DOCTYPE xml SYSTEM "http://127.0.0.1:1/x.dtd"><xml/>',
+        b'<!DOCTYPE xml [<!ENTITY % p SYSTEM "http://127.0.0.1:1/p">%p;]><xml/>',
+    ],
+    ids=["doctype", "entity", "external-entity", "external-dtd", "parameter-entity"],
+)
+def test_any_doctype_is_refused_by_defusedxml(body):
+    with pytest.raises(ParseError, match="DOCTYPE is not allowed") as caught:
+        parse_xml(body)
+    assert isinstance(caught.value.__cause__, DTDForbidden)
+    assert caught.value.status == 400
+
+
+def test_nesting_is_refused_past_max_depth():
+    def nested(depth):  # the root counts as one level
+        return b"<xml>" + b"<a>" * (depth - 1) + b"x" + b"</a>" * (depth - 1) + b"</xml>"
+
+    assert parse_xml(nested(MAX_DEPTH))
+    with pytest.raises(ParseError, match=f"deeper than {MAX_DEPTH}"):
+        parse_xml(nested(MAX_DEPTH + 1))
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read():
+    body = b"<xml><A>1</A></xml>"
+    assert parse_xml(body, max_bytes=len(body)) == {"A": "1"}
+    with pytest.raises(BodyTooLarge) as caught:  # layout whitespace counts too
+        parse_xml(b" " + body, max_bytes=len(body))
+    assert caught.value.status == 413
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b" \n\xef\xbb\xbf",
+        b"not xml",
+        b"<xml><A>1</A>",
+        b"<xml><A>1</B></xml>",
+        b"<xml/><xml/>",
+        b"<xml><A>&x;</A></xml>",
+        b"<xml><A>\xff</A></xml>",
+        "<xml><A>\ufffe</A></xml>".encode(),
+        b'<?xml version="1.0" encoding="ut-8"?><xml/>',  # an encoding Python does not know
+        b'<?xml version="1.0" encoding="gbk"?><xml/>',  # a multi-byte one expat cannot take
+        b"\xff\xfe<\x00x\x00",
+    ],
+)
+def test_malformed_bodies_are_a_parse_error(body):
+    with pytest.raises(ParseError) as caught:
+        parse_xml(body)
+    assert caught.value.status == 400
+
 
 _TOKENS = [
     "<xml>", "</xml>", "<A>", "</A>", "<B>", "</B>", "<a.b-c_1>", "</a.b-c_1>", "<A/>",
-    "<![CDATA[", "]]>", "]]", "]", "<", ">", "&", "&amp;", "&lt;", "&#20320;", "&x;",
-    " ", "\n", "\t", "\r", "\r\n", "\u3000", "x", "你好", "😀", "\ufffe", "<!-- c -->",
-    "<?pi x?>", '<A k="v">', "<!DOCTYPE xml>", "<x:y>", "</x:y>", "42",
+    "<![CDATA[", "]]>", "]]", "]", "<", ">", "&", "&amp;", "&lt;", "&#20320;", "&#0;", "&x;",
+    " ", "\n", "\t", "\r", "\r\n", "\u3000", "x", "你好", "😀", "\ufffe", "\x01", "\ufeff",
+    "<!-- c -->", "<?pi x?>", '<A k="v">', "<!DOCTYPE xml>", "<x:y>", "</x:y>", "42",
+    '<?xml version="1.0" encoding="latin-1"?>', '<?xml encoding="nope"?>',
 ]  # fmt: skip
+
+
+def _shape_ok(value):
+    if isinstance(value, str):
+        return True
+    if isinstance(value, list):
+        return len(value) > 1 and all(not isinstance(v, list) and _shape_ok(v) for v in value)
+    return isinstance(value, dict) and all(_shape_ok(v) for v in value.values())
 
 
 @settings(max_examples=2000, deadline=None)
 @given(st.lists(st.sampled_from(_TOKENS), max_size=24))
-def test_flat_fast_path_agrees_with_expat(tokens):
-    body = clean_bytes(("<xml>" + "".join(tokens) + "</xml>").encode())
-    flat = _parse_flat(body)
-    if flat is None:
-        return
-    assert flat == _parse_expat(body)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<xml><A>&lt;</A></xml>",
-        b"<xml><A>a\r\nb</A></xml>",
-        b"<xml><A><![CDATA[x]]>y]]></A></xml>",
-        b"<xml><A><B>1</B></A></xml>",
-        b'<xml><A k="v">1</A></xml>',
-        b"<xml><A>1</A><!-- c --></xml>",
-        b'<?xml version="1.0"?><xml><A>1</A></xml>',
-        b"<xml><A>1</B></xml>",
-        b"<xml><A>1</A></xml><xml/>",
-        b"<root><A>1</A></root>",
-        b"<xml><A>\xff</A></xml>",
-        "<xml><A>\ufffe</A></xml>".encode(),
-    ],
-)
-def test_anything_but_the_flat_shape_goes_to_expat(body):
-    assert _parse_flat(clean_bytes(body)) is None
-
-
-def test_flat_and_expat_agree_on_every_sample():
-    from pathlib import Path
-
-    samples = sorted((Path(__file__).parent / "samples").rglob("*.xml"))
-    assert samples
-    for path in samples:
-        body = clean_bytes(path.read_bytes())
-        flat = _parse_flat(body)
-        try:
-            slow = _parse_expat(body)
-        except ParseError:
-            assert flat is None
-            continue
-        assert flat is None or flat == slow, path
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["a" * 100, "a" * 60 + "\x01\x1f" + "b" * 60 + "\t\n\r", "x\x00" * 40, "é" * 80 + "\x01"],
-)
-def test_clean_text_long_and_short_paths_agree(text):
-    from wxhook.core.xmlcodec import _C0_TEXT, clean_text
-
-    assert clean_text(text) == _C0_TEXT.sub("", text)
-
-
-# The safe-mode envelope's fast path must read it exactly as the general parser does.
-
-import re  # noqa: E402
-
-from helpers import python_only  # noqa: E402
-
-from wxhook.core import BodyTooLarge  # noqa: E402
-from wxhook.core.xmlcodec import parse_envelope  # noqa: E402
-
-_ENVELOPE_TOKENS = ["gh_1", "]", "]]>", "<", "&", "\r", "\x01", "é", " ", "\n", "=", "+/", "AB"]
-
-
-@settings(max_examples=1000, deadline=None)
-@given(
-    st.lists(st.sampled_from(_ENVELOPE_TOKENS), max_size=6),
-    st.lists(st.sampled_from(_ENVELOPE_TOKENS), max_size=6),
-    st.sampled_from(["", " ", "\n", "\ufeff", "<!-- c -->", "<A>1</A>"]),
-)
-def test_envelope_fast_path_agrees_with_parse_xml(to, encrypt, extra):
-    body = (
-        f"<xml><ToUserName><![CDATA[{''.join(to)}]]></ToUserName>"
-        f"<Encrypt><![CDATA[{''.join(encrypt)}]]></Encrypt></xml>{extra}"
-    ).encode()
+def test_any_token_soup_is_a_document_or_a_parse_error(tokens):
+    body = ("".join(tokens[:2]) + "<xml>" + "".join(tokens[2:]) + "</xml>").encode()
     try:
-        expected = parse_xml(body)
-    except ParseError as exc:
-        with pytest.raises(ParseError, match=re.escape(exc.message)):
-            parse_envelope(body)
-        with python_only(), pytest.raises(ParseError, match=re.escape(exc.message)):
-            parse_envelope(body)
+        doc = parse_xml(body)
+    except ParseError:
         return
-    assert parse_envelope(body) == expected
-    with python_only():
-        assert parse_envelope(body) == expected
+    assert isinstance(doc, dict) and _shape_ok(doc)
 
 
-def test_envelope_fast_path_is_taken_for_wechats_envelope(monkeypatch):
-    import wxhook.core.xmlcodec as xmlcodec
-
-    body = b"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[QUJD+/==]]></Encrypt></xml>"
-
-    def general(*args, **kwargs):
-        raise AssertionError("the general parser was used")
-
-    with pytest.raises(BodyTooLarge):
-        parse_envelope(b" " * 10 + body, max_bytes=len(body))
-    monkeypatch.setattr(xmlcodec, "_parse_plain", None)  # the Python path, not the C reader
-    monkeypatch.setattr(xmlcodec, "_parse_cleaned", general)
-    assert parse_envelope(body) == {"ToUserName": "gh_1", "Encrypt": "QUJD+/=="}
-    with pytest.raises(AssertionError):  # a pretty-printed envelope takes the general path
-        parse_envelope(body.replace(b"<Encrypt>", b"\n<Encrypt>"))
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<xml><ToUserName><![CDATA[gh_1]]></ToUserName><CreateTime>1</CreateTime></xml>",
-        b"<xml>\n  <ToUserName><![CDATA[gh_1]]></ToUserName>\n  <CreateTime>1</CreateTime>\n</xml>\n",
-        "<xml><Content><![CDATA[你好 <b> & ]]]></Content><MsgId>7</MsgId></xml>".encode(),
-    ],
+@settings(max_examples=500, deadline=None)
+@given(
+    st.dictionaries(
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
+        st.tuples(st.text(max_size=20), st.booleans(), st.sampled_from(["", "\n  ", " "])),
+        max_size=6,
+    )
 )
-def test_pushes_of_the_flat_shape_take_the_fast_path(body):
-    assert _parse_flat(clean_bytes(body)) == _parse_expat(clean_bytes(body))
+def test_cdata_is_verbatim_and_plain_text_is_stripped(fields):
+    from xml.sax.saxutils import escape
+
+    def write(text, in_cdata, layout):
+        inner = cdata(text) if in_cdata else escape(clean_text(text))
+        return f"{layout}{inner}{layout}"
+
+    body = (
+        "<xml>"
+        + "".join(f"<{name}>{write(*spec)}</{name}>" for name, spec in fields.items())
+        + "</xml>"
+    )
+    expected = {
+        name: clean_text(text).replace("\r\n", "\n").replace("\r", "\n")
+        if in_cdata
+        else clean_text(text).replace("\r\n", "\n").replace("\r", "\n").strip()
+        for name, (text, in_cdata, _) in fields.items()
+    }
+    assert parse_xml(body.encode()) == expected

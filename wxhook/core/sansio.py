@@ -23,7 +23,7 @@ from .messages import BaseMessage
 from .registry import parse_message
 from .replies import Reply, render_reply
 from .signature import check_msg_signature, check_signature, compute_signature
-from .xmlcodec import MAX_BYTES, XmlDict, cdata, parse_envelope, parse_xml
+from .xmlcodec import MAX_BYTES, XmlDict, cdata, parse_xml
 
 Mode = Literal["plain", "compatible", "safe"]
 MODES: tuple[Mode, ...] = ("plain", "compatible", "safe")
@@ -252,7 +252,7 @@ def decode(
     if max_skew > 0:
         check_fresh(timestamp, now=now, max_skew=max_skew)
     encrypted = (get("encrypt_type") or "").lower() == "aes"
-    document = (parse_envelope if encrypted else parse_xml)(body, max_bytes=max_bytes)
+    document = parse_xml(body, max_bytes=max_bytes)
     used = signed[0]
     if encrypted:
         encrypt = document.get("Encrypt")

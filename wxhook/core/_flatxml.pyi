@@ -1,3 +1,0 @@
-from wxhook.core.xmlcodec import XmlDict
-
-def parse(body: bytes, /) -> XmlDict | None: ...
