@@ -82,7 +82,7 @@ async def test_two_app_instances_sharing_redis_run_the_handler_once(aiohttp_clie
     assert list(counter.values()) == [1]
 
 
-async def test_redis_down_fails_open_and_dedup_resumes(aiohttp_client, own_redis):
+async def test_redis_down_fails_open_and_dedup_resumes(aiohttp_client, own_redis, caplog):
     counter: dict = {}
     application = app(counting_router(counter), own_redis.url)
     client = await aiohttp_client(application)
@@ -91,12 +91,17 @@ async def test_redis_down_fails_open_and_dedup_resumes(aiohttp_client, own_redis
     assert (await post(client, "plain", doc))[1]["Content"] == "reply #1 to before"
 
     own_redis.stop()
-    down = message("text", user=uid(), Content="while down", MsgId=msgid())
-    status, reply, _ = await post(client, "plain", down)
-    assert status == 200 and reply["Content"] == "reply #1 to while down"
+    for mode in ("plain", "safe", "plain"):
+        down = message("text", user=uid(), Content="while down", MsgId=msgid())
+        status, reply, _ = await post(client, mode, down)
+        assert status == 200 and reply["Content"] == "reply #1 to while down"
     assert (await client.get("/readyz")).status == 503
     metrics = await (await client.get("/metrics")).text()
-    assert 'wxhook_store_errors_total{op="claim"}' in metrics
+    # A plain push fails on remembering its URL (and skips the claim), a safe one on the claim.
+    assert 'wxhook_store_errors_total{op="remember_url"} 2.0' in metrics
+    assert 'wxhook_store_errors_total{op="claim"} 1.0' in metrics
+    assert 'wxhook_fail_open_total{account="plainacct"} 2.0' in metrics
+    assert 'wxhook_fail_open_total{account="safeacct"} 1.0' in metrics
 
     own_redis.start()  # same port, empty: dedup resumes without a restart of wxhook
     after_id = msgid()
@@ -106,6 +111,11 @@ async def test_redis_down_fails_open_and_dedup_resumes(aiohttp_client, own_redis
     assert (await post(client, "plain", after))[1]["Content"] == "reply #1 to after"
     assert (await client.get("/readyz")).status == 200
     assert counter[int(after_id)] == 1
+    # One line when the outage began, one when it ended, with the count; none per push.
+    lines = [r.getMessage() for r in caplog.records if r.name == "wxhook.dispatch"]
+    assert sum("store unavailable" in line for line in lines) == 1, lines
+    back = [line for line in lines if "store available again" in line]
+    assert len(back) == 1 and "3 push(es) were handled without dedup" in back[0], lines
 
 
 async def test_redis_with_password_and_tls(aiohttp_client, tmp_path):
@@ -131,25 +141,3 @@ async def test_redis_with_password_and_tls(aiohttp_client, tmp_path):
         assert (await wrong.get("/readyz")).status == 503
     finally:
         server.stop()
-
-
-async def test_plain_signed_url_replayed_with_another_body_is_refused(aiohttp_client, store_url):
-    from helpers import keys as account_keys
-
-    from wxhook.simulator import push
-
-    counter: dict = {}
-    client = await aiohttp_client(app(counting_router(counter), store_url))
-    query, body = push(
-        account_keys("plain"), message("text", user=uid(), Content="real", MsgId=msgid())
-    )
-    first = await client.post("/plain", params=query, data=body)
-    assert first.status == 200
-    again = await client.post("/plain", params=query, data=body)  # the same push: a retry
-    assert again.status == 200 and await again.read() == await first.read()
-    forged = message("text", user="oVICTIM", Content="forged", MsgId=msgid())
-    resp = await client.post("/plain", params=query, data=forged)
-    assert resp.status == 403
-    assert list(counter.values()) == [1]
-    metrics = await (await client.get("/metrics")).text()
-    assert 'reason="replay"' in metrics

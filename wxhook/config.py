@@ -58,6 +58,9 @@ class SecurityConfig:
     """[security]"""
 
     timestamp_tolerance: float = 300.0
+    # Plain mode: answer 403 to a signed URL that comes again with another body. Off by default:
+    # genuine pushes sometimes share a URL (docs/security.md gives the false-refusal rate).
+    refuse_url_reuse: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ import math
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from .api import WeChatAPI
 from .core import (
     BaseMessage,
+    ReplayError,
     ReplyError,
     WeChatAPIError,
     custom_message,
@@ -28,7 +29,7 @@ from .core.replies import NewsReply, Reply, as_reply
 from .loop import start_task
 from .metrics import Metrics
 from .router import TYPING_RENEW, Context, Handler, Router, State
-from .stores import NonceGuard, Store, StoreUnavailable
+from .stores import Existing, NonceGuard, Store, StoreUnavailable
 
 log = logging.getLogger("wxhook.dispatch")
 handler_log = logging.getLogger("wxhook.handler")
@@ -43,6 +44,12 @@ class Answer:
     reply: Reply
     handler: Handler
 
+
+T = TypeVar("T")
+
+# At most one line per this many seconds about signed URLs reused with another body: anyone who
+# captured one signed plain-mode URL can send it again with any body, as often as they like.
+URL_REUSE_LOG_INTERVAL = 1.0
 
 # A handler task's result: its answer, or None for no reply.
 Result: TypeAlias = Answer | None
@@ -154,6 +161,10 @@ class Dispatcher:
         self._index: dict[int, int] | None = None
         self._typing_tasks: dict[str, asyncio.Task[None]] = {}
         self._sent_here: OrderedDict[str, None] = OrderedDict()  # delivery guard, store down
+        # Pushes handled without dedup since the store stopped answering; None while it answers.
+        self._outage: int | None = None
+        self._reuse_logged_at = -math.inf  # when a reused URL was last logged (monotonic)
+        self._reuse_unlogged = 0  # reused URLs counted but not logged since then
 
     def handler_index(self, handler: Handler) -> int:
         """The handler's position in the router (one function may be registered twice)."""
@@ -225,7 +236,57 @@ class Dispatcher:
 
     def _store_failed(self, op: str, exc: BaseException) -> None:
         self.metrics.store_errors.labels(op).inc()
-        log.warning("store %s failed, continuing without dedup: %s", op, exc)
+        if self._outage is None:  # during an outage its one line has said so already
+            log.warning("store %s failed, continuing without dedup: %s", op, exc)
+
+    def _failed_open(self, account: str, op: str, exc: BaseException) -> None:
+        """A push handled without a claim: counted each time, logged once per outage."""
+        self.metrics.store_errors.labels(op).inc()
+        self.metrics.fail_open.labels(account).inc()
+        if self._outage is None:
+            self._outage = 0
+            log.warning(
+                "store unavailable, handling pushes without dedup (%s failed: %s)",
+                op,
+                str(exc) or type(exc).__name__,
+            )
+        self._outage += 1
+
+    def _store_back(self) -> None:
+        handled, self._outage = self._outage, None
+        log.warning(
+            "store available again: %d push(es) were handled without dedup during the outage "
+            "(a WeChat retry among them may have run its handlers twice)",
+            handled,
+        )
+
+    def _url_reused(self, account: str, guard: NonceGuard) -> None:
+        """A plain push's signed URL came before with another body: count it; refuse it only
+        when asked to (security.refuse_url_reuse), since genuine pushes can share a URL."""
+        self.metrics.url_reuse.labels(account).inc()
+        if guard.refuse:
+            raise ReplayError()
+        now = self._clock()
+        if now - self._reuse_logged_at < URL_REUSE_LOG_INTERVAL:
+            self._reuse_unlogged += 1
+            return
+        more, self._reuse_logged_at, self._reuse_unlogged = self._reuse_unlogged, now, 0
+        log.warning(
+            "account %s: a signed URL came again with another body, handled as a new push "
+            "(a forgery, or two pushes with one timestamp and nonce: plain mode cannot tell; "
+            "safe mode can)%s",
+            account,
+            f"; {more} more since the last such line" if more else "",
+        )
+
+    async def _bounded(self, store_call: Awaitable[T], deadline_at: float) -> T:
+        """A store call, ended by the deadline if the store's own timeouts would not end it
+        in time."""
+        left = deadline_at - self._clock()
+        if self.store.bound < left:  # the store's own timeouts end it in time: no timer
+            return await store_call
+        async with asyncio.timeout(max(left, 0)):
+            return await store_call
 
     # Handlers ------------------------------------------------------------------------------
 
@@ -357,26 +418,35 @@ class Dispatcher:
     ) -> Outcome:
         """Answer one verified message within the deadline; never raises for handler faults.
 
-        Raises ReplayError, before any handler runs, when `guard` shows a replayed URL.
+        `guard` (plain mode) is the signed URL and its body's digest, remembered before the
+        claim: a URL that came before with another body is counted, then handled as a new push
+        (dedup by content still stops a real retry), or, if `guard.refuse`, refused with
+        ReplayError before anything is claimed or run.
         `keep_until` (wall clock) is when the request's signed timestamp stops being accepted:
-        its dedup entry lives at least that long, so a replay is deduplicated or refused.
+        its dedup entry lives at least that long, so a replay is deduplicated.
         """
         arrived = self._clock() if arrived is None else arrived
         deadline_at = arrived + self.deadline
         key = dedup_key(message, account)
 
         claimed = False
+        existing: Existing | None = None
+        op = "remember_url"
         try:
-            left = deadline_at - self._clock()
-            if self.store.bound < left:  # the store's own timeouts end it in time: no timer
-                existing = await self.store.claim(key, self.pending_ttl, guard=guard)
-            else:
-                async with asyncio.timeout(max(left, 0)):
-                    existing = await self.store.claim(key, self.pending_ttl, guard=guard)
-            claimed = existing is None
+            if guard is not None and await self._bounded(
+                self.store.remember_url(guard.key, guard.digest, guard.ttl), deadline_at
+            ):
+                self._url_reused(account, guard)
+            op = "claim"
+            existing = await self._bounded(self.store.claim(key, self.pending_ttl), deadline_at)
         except (StoreUnavailable, TimeoutError) as exc:
-            self._store_failed("claim", exc)  # fail open: handle it, never drop it
-            existing = None
+            # Fail open: handle it, never drop it (a failed remember_url skips the claim too:
+            # the store is down or slow, and the deadline is shared).
+            self._failed_open(account, op, exc)
+        else:
+            claimed = existing is None
+            if self._outage is not None:
+                self._store_back()
         if existing is not None:
             return await self._duplicate(account, key, existing.done, existing.reply, deadline_at)
 

@@ -78,6 +78,20 @@ class Metrics:
             ["op"],
             registry=r,
         )
+        self.fail_open = Counter(
+            "wxhook_fail_open",
+            "Pushes handled without a successful dedup claim (store down or too slow): a retry "
+            "among them may have run its handlers twice",
+            ["account"],
+            registry=r,
+        )
+        self.url_reuse = Counter(
+            "wxhook_url_reuse",
+            "Plain-mode pushes whose signed URL came before with another body (a forgery, or "
+            "two genuine pushes with one timestamp and nonce)",
+            ["account"],
+            registry=r,
+        )
         self.crypto_failures = Counter(
             "wxhook_crypto_failures", "Safe-mode failures by official code", ["code"], registry=r
         )

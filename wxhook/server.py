@@ -234,12 +234,14 @@ class Endpoint:
 
     def _guard(self, decoded: Decoded, body: bytes, config: Config) -> NonceGuard:
         # Plain mode's signature leaves the body uncovered: remember which body each signed URL
-        # came with, for as long as its timestamp is accepted.
+        # came with, for as long as its timestamp is accepted; another body is counted (or
+        # refused with security.refuse_url_reuse: genuine pushes can share a URL).
         url = f"{self.account.name}|{decoded.timestamp}|{decoded.nonce}"
         return NonceGuard(
             key=hashlib.blake2b(url.encode(), digest_size=16).hexdigest(),
             digest=hashlib.blake2b(body, digest_size=16).hexdigest(),
             ttl=math.ceil(2 * config.security.timestamp_tolerance) or 600,
+            refuse=config.security.refuse_url_reuse,
         )
 
     @staticmethod

@@ -49,11 +49,13 @@ class SignatureError(ProtocolError):
 
 
 class ReplayError(SignatureError):
-    """A signed URL seen before with another body: someone replays a captured request."""
+    """A plain-mode signed URL seen before with another body, refused (refuse_url_reuse)."""
 
     def __init__(self) -> None:
         super().__init__(
-            "signed URL replayed with another body", hint="a captured request, not from WeChat"
+            "signed URL replayed with another body",
+            hint="a captured request, or a genuine push that drew the same timestamp and nonce "
+            "(security.refuse_url_reuse)",
         )
 
 

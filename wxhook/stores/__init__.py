@@ -32,15 +32,17 @@ class Existing:
 
 @dataclass(frozen=True, slots=True)
 class NonceGuard:
-    """A plaintext push's signed URL and the digest of its body, checked with the claim.
+    """A plaintext push's signed URL and the digest of its body, remembered before the claim.
 
-    Plain mode's signature does not cover the body; a URL seen before with another body is a
-    replay, refused before any handler runs (ReplayError).
+    Plain mode's signature does not cover the body, so a URL seen before with another body is
+    either a forgery or a genuine push that drew the same (timestamp, nonce): it is counted and
+    handled, or refused (ReplayError) when `refuse` (security.refuse_url_reuse) is set.
     """
 
     key: str
     digest: str
     ttl: int
+    refuse: bool = False
 
 
 class Store(Protocol):
@@ -50,13 +52,12 @@ class Store(Protocol):
     # with more time left than this need no timer of their own.
     bound: float
 
-    async def claim(
-        self, key: str, ttl: int, *, guard: NonceGuard | None = None
-    ) -> Existing | None:
-        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there.
+    async def claim(self, key: str, ttl: int) -> Existing | None:
+        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there."""
 
-        With a guard, raise ReplayError (and claim nothing) if its URL came with another body.
-        """
+    async def remember_url(self, key: str, digest: str, ttl: int) -> bool:
+        """Keep the body digest a signed URL came with, for ttl seconds (the first digest
+        wins, set if absent); True if that URL was seen before with ANOTHER digest."""
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         """Store the first delivery's rendered reply under its key."""

@@ -19,24 +19,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from ..config import StoreConfig
-from ..core import ReplayError
-from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
-from .resp import Options, RespClient, RespError, Script, set_command
+from . import DONE, PENDING, Existing, StoreUnavailable
+from .resp import Options, RespClient, RespError, set_command
 
 log = logging.getLogger("wxhook.store")
 
 PREFIX = "wxhook:dedup:"
-NONCE = "wxhook:nonce:"
-# The replay check and the claim in one atomic round trip: a replayed URL claims nothing.
-_GUARDED_CLAIM = """
-local seen = redis.call('GET', KEYS[2])
-if seen and seen ~= ARGV[2] then return {-1} end
-if not seen then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3]) end
-local old = redis.call('GET', KEYS[1])
-if old then return {1, old} end
-redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[1])
-return {0}
-"""
+URLS = "wxhook:url:"  # a plain push's signed URL -> the digest of the body it came with
 # A capped stream: ids are times, XDEL removes one record, MAXLEN keeps it bounded.
 FAILURES = "wxhook:failures:stream"
 VALUES = "wxhook:value:"
@@ -92,7 +81,6 @@ class RedisStore:
         # The hot path (claims, stored replies) goes through a small pipelined client on one
         # connection of its own, with the same options (bench/PROFILE.md, items 1 and 7).
         self._resp = RespClient(resp_options(client))
-        self._guarded = Script(_GUARDED_CLAIM)
         self._unlock = client.register_script(_UNLOCK)
         # Failure records Redis could not take yet: kept (bounded) and written when it is back.
         self._unsent: deque[str] = deque()
@@ -121,21 +109,10 @@ class RedisStore:
         bound = 2 * (config.connect_timeout + config.socket_timeout)
         return cls(client, failures_max=config.failures_max, bound=bound)
 
-    async def claim(
-        self, key: str, ttl: int, *, guard: NonceGuard | None = None
-    ) -> Existing | None:
+    async def claim(self, key: str, ttl: int) -> Existing | None:
         # PENDING plus a token of this claim: if a retried command finds the token, it is ours.
         mine = PENDING + os.urandom(8).hex().encode()
         try:
-            if guard is not None:
-                result = await self._resp.eval_script(
-                    self._guarded,
-                    [PREFIX + key, NONCE + guard.key],
-                    [ttl, guard.digest, guard.ttl, mine],
-                )
-                if result[0] == -1:
-                    raise ReplayError()
-                return _existing(result[1], mine) if result[0] == 1 else None
             if self._set_get:
                 try:
                     # One round trip: set if absent, and get what was there if not.
@@ -154,6 +131,27 @@ class RedisStore:
             return _existing(await self._client.get(PREFIX + key), mine)
         except (RedisError, RespError, OSError) as exc:
             raise StoreUnavailable(f"redis claim failed: {exc}") from exc
+
+    async def remember_url(self, key: str, digest: str, ttl: int) -> bool:
+        name, value = URLS + key, digest.encode()
+        try:
+            if self._set_get:
+                try:
+                    # One single-key command: keep the first digest, get the one already there.
+                    old = await self._resp.send_packed(
+                        set_command(name.encode(), value, ttl, nx_get=True)
+                    )
+                    return isinstance(old, bytes) and old != value
+                except RespError as exc:
+                    if "syntax error" not in str(exc).lower():  # Redis < 7: as in claim()
+                        raise
+                    self._set_get = False
+            if await self._client.set(name, value, nx=True, ex=ttl):
+                return False
+            seen = await self._client.get(name)
+            return isinstance(seen, bytes) and seen != value
+        except (RedisError, RespError, OSError) as exc:
+            raise StoreUnavailable(f"redis remember_url failed: {exc}") from exc
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         try:
