@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from .api import WeChatAPI
 from .core import (
     BaseMessage,
+    ReplayError,
     ReplyError,
     WeChatAPIError,
     custom_message,
@@ -369,10 +370,18 @@ class Dispatcher:
         try:
             left = deadline_at - self._clock()
             if self.store.bound < left:  # the store's own timeouts end it in time: no timer
-                existing = await self.store.claim(key, self.pending_ttl, guard=guard)
+                if guard is not None and await self.store.remember_url(
+                    guard.key, guard.digest, guard.ttl
+                ):
+                    raise ReplayError()
+                existing = await self.store.claim(key, self.pending_ttl)
             else:
                 async with asyncio.timeout(max(left, 0)):
-                    existing = await self.store.claim(key, self.pending_ttl, guard=guard)
+                    if guard is not None and await self.store.remember_url(
+                        guard.key, guard.digest, guard.ttl
+                    ):
+                        raise ReplayError()
+                    existing = await self.store.claim(key, self.pending_ttl)
             claimed = existing is None
         except (StoreUnavailable, TimeoutError) as exc:
             self._store_failed("claim", exc)  # fail open: handle it, never drop it

@@ -50,13 +50,12 @@ class Store(Protocol):
     # with more time left than this need no timer of their own.
     bound: float
 
-    async def claim(
-        self, key: str, ttl: int, *, guard: NonceGuard | None = None
-    ) -> Existing | None:
-        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there.
+    async def claim(self, key: str, ttl: int) -> Existing | None:
+        """Claim `key` for `ttl` seconds; None if we own it now, else what is already there."""
 
-        With a guard, raise ReplayError (and claim nothing) if its URL came with another body.
-        """
+    async def remember_url(self, key: str, digest: str, ttl: int) -> bool:
+        """Keep the body digest a signed URL came with, for ttl seconds (the first digest
+        wins, set if absent); True if that URL was seen before with ANOTHER digest."""
 
     async def complete(self, key: str, reply: bytes, ttl: int) -> None:
         """Store the first delivery's rendered reply under its key."""
@@ -106,8 +105,9 @@ class Store(Protocol):
 
 
 def open_store(config: StoreConfig) -> Store:
-    """The store the URL names: memory:// or redis:// / rediss:// / unix://."""
-    if config.url.startswith("memory://"):
+    """The store the config names: memory://, or Redis (one node by its URL, Sentinel, or
+    Cluster)."""
+    if config.topology == "memory":
         from .memory import MemoryStore
 
         return MemoryStore(max_keys=config.memory_max_keys, failures_max=config.failures_max)

@@ -9,8 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..core import ReplayError
-from . import DONE, PENDING, Existing, NonceGuard, StoreUnavailable
+from . import DONE, PENDING, Existing, StoreUnavailable
 
 NONCE_PREFIX = "nonce|"
 
@@ -60,15 +59,14 @@ class MemoryStore:
         while len(self._data) > self._max_keys:
             self._data.popitem(last=False)
 
-    async def claim(
-        self, key: str, ttl: int, *, guard: NonceGuard | None = None
-    ) -> Existing | None:
-        if guard is not None:
-            seen = self._get(NONCE_PREFIX + guard.key)
-            if seen is not None and seen != guard.digest.encode():
-                raise ReplayError()
-            if seen is None:
-                self._set(NONCE_PREFIX + guard.key, guard.digest.encode(), guard.ttl)
+    async def remember_url(self, key: str, digest: str, ttl: int) -> bool:
+        seen = self._get(NONCE_PREFIX + key)
+        if seen is None:
+            self._set(NONCE_PREFIX + key, digest.encode(), ttl)
+            return False
+        return seen != digest.encode()
+
+    async def claim(self, key: str, ttl: int) -> Existing | None:
         value = self._get(key)
         if value is not None:
             return Existing.decode(value)
