@@ -21,7 +21,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import free_port, start_serve
+from conftest import free_port, start_serve, wait_until_answers
 from test_fault import KEYS, PLUGIN, handled
 from topologies import ClusterSetup, SentinelSetup, replicated, topology_port, wait_for
 
@@ -202,6 +202,10 @@ def test_cluster_two_servers_share_dedup_and_survive_a_primary_killed(tmp_path: 
         everything = before + during + after + noise.sent
         assert all(runs[c] >= 1 for c in everything), [c for c in everything if not runs[c]]
         assert_once_each(runs, after, load)
+        for server in servers:  # ready again: every primary (the promoted one too) answers
+            wait_until_answers(
+                server.proc, f"http://127.0.0.1:{server.port}/readyz", server.tmp / "server.log"
+            )
         expected = {c for c in before if c.startswith("fail")}
         found = servers[1].failures()
         assert expected <= set(found), sorted(expected - set(found))

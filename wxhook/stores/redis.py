@@ -371,7 +371,11 @@ class RedisStore:
 
     async def ping(self) -> None:
         try:
-            await self._call(self._client.ping())
+            if isinstance(self._client, RedisCluster):
+                # Ready when every primary answers: a lost replica does not stop the pushes.
+                await self._call(self._client.ping(target_nodes=RedisCluster.PRIMARIES))
+            else:
+                await self._call(self._client.ping())
         except _ERRORS as exc:
             raise StoreUnavailable(f"redis ping failed, tried {self.where}: {exc}") from exc
 
