@@ -23,13 +23,16 @@ except OSError:
     sys.exit(1)
 PY
 }
+# The topology tests (tests/test_topologies.py) start their own redis-server processes (Sentinel
+# too, as `redis-server --sentinel`) and build a cluster with redis-cli: both binaries are needed
+# even when a Redis already answers. Debian's redis-server package brings redis-cli along.
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  echo "redis-server or redis-cli is missing: installing them with apt-get" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
 if ! redis_answers; then
-  if ! command -v redis-server >/dev/null 2>&1; then
-    echo "redis-server is missing: installing it with apt-get" >&2
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-  fi
   echo "starting redis-server on 127.0.0.1:$REDIS_PORT (nothing kept on disk)" >&2
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
     --save "" --appendonly no --dir /tmp --logfile /tmp/wxhook-test-redis.log

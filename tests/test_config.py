@@ -151,3 +151,83 @@ def test_event_loop_setting_is_checked():
     assert parse_config(base, env={}).server.event_loop == "auto"
     with pytest.raises(ConfigError, match=r"server\.event_loop must be"):
         parse_config({**base, "server": {"event_loop": "trio"}}, env={})
+
+
+SENTINELS = ["127.0.0.1:26379", "127.0.0.1:26380"]
+
+
+@pytest.mark.parametrize(
+    "store,needle",
+    [
+        (
+            {"url": "redis://h:6379", "cluster": True, "sentinels": SENTINELS},
+            "store.cluster and store.sentinels are both set",
+        ),
+        ({"sentinels": SENTINELS}, "store.sentinel_service is missing"),
+        (
+            {"sentinels": ["127.0.0.1"], "sentinel_service": "mymaster"},
+            'store.sentinels[0] must be "host:port"',
+        ),
+        ({"sentinel_service": "mymaster"}, "store.sentinel_service is set but store.sentinels"),
+        ({"sentinels": "127.0.0.1:26379"}, "store.sentinels must be a list of strings"),
+        (
+            {"sentinels": SENTINELS, "sentinel_service": "m", "url": "unix:///r.sock"},
+            "store.url: with sentinels",
+        ),
+        ({"cluster": True}, "store.url must name one node of the cluster"),
+        ({"cluster": True, "url": "redis://h:7000/2"}, "a Redis Cluster has only database 0"),
+    ],
+)
+def test_store_topology_is_checked(store, needle):
+    with pytest.raises(ConfigError) as info:
+        parse_config({**base(), "store": store}, env={})
+    assert needle in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_store_topologies_accepted():
+    sentinel = parse_config(
+        {**base(), "store": {"sentinels": SENTINELS, "sentinel_service": "mymaster"}}, env={}
+    ).store
+    assert sentinel.topology == "sentinel" and sentinel.sentinels == tuple(SENTINELS)
+    cluster = parse_config({**base(), "store": {"url": "redis://h:7000", "cluster": True}}, env={})
+    assert cluster.store.topology == "cluster"
+    assert parse_config(base(), env={}).store.topology == "memory"
+    workers = {"server": {"workers": 2}}  # sentinels are shared by the workers: no memory://
+    assert (
+        parse_config(
+            {**base(), **workers, "store": {"sentinels": SENTINELS, "sentinel_service": "m"}},
+            env={},
+        ).server.workers
+        == 2
+    )
+
+
+@pytest.mark.parametrize(
+    "store,line",
+    [
+        (
+            '[store]\nurl = "redis://h:7000"\ncluster = true\nsentinels = ["h:26379"]\n',
+            "store.cluster and store.sentinels are both set",
+        ),
+        ('[store]\nsentinels = ["h:26379"]\n', "store.sentinel_service is missing"),
+    ],
+)
+def test_check_config_refuses_a_topology_in_one_line(tmp_path: Path, store, line):
+    config = tmp_path / "c.toml"
+    config.write_text(store + '[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n')
+    bad = run_cli("check-config", "--config", str(config), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert line in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_check_config_names_the_topology(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[store]\nurl = "redis://:pw@/0"\nsentinels = ["h1:26379", "h2:26379"]\n'
+        'sentinel_service = "mymaster"\n[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n'
+    )
+    ok = run_cli("check-config", "--config", str(config), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().endswith("store sentinels h1:26379, h2:26379 (service 'mymaster')")
+    assert "pw" not in ok.stdout

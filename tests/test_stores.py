@@ -122,3 +122,81 @@ async def test_a_transient_redis_error_does_not_switch_off_set_nx_get(own_redis)
     finally:
         await admin.aclose()
         await s.close()
+
+
+async def test_remember_url_first_digest_wins(store):
+    url = "url|" + uuid.uuid4().hex
+    assert await store.remember_url(url, "d1", 60) is False  # first time
+    assert await store.remember_url(url, "d1", 60) is False  # the same body again: a retry
+    assert await store.remember_url(url, "d2", 60) is True  # another body on that URL
+    assert await store.remember_url(url, "d1", 60) is False  # the first digest is kept
+
+
+async def test_redis_without_set_get_remembers_urls_too(redis_url):
+    s = RedisStore.from_config(StoreConfig(url=redis_url))
+    s._set_get = False  # what a Redis older than 7.0 leads to after its first refusal
+    url = "url|" + uuid.uuid4().hex
+    try:
+        assert await s.remember_url(url, "d1", 60) is False
+        assert await s.remember_url(url, "d1", 60) is False
+        assert await s.remember_url(url, "d2", 60) is True
+    finally:
+        await s.close()
+
+
+async def test_concurrent_claims_of_one_key_have_one_owner(redis_url):
+    s = RedisStore.from_config(StoreConfig(url=redis_url))
+    k = key()
+    try:
+        # Claimed in the same event-loop turn: they travel in one pipeline, and still only
+        # the first owns the key; the others see it pending.
+        results = await asyncio.gather(*(s.claim(k, 60) for _ in range(50)))
+        assert results.count(None) == 1
+        assert all(r == Existing(done=False) for r in results if r is not None)
+    finally:
+        await s.close()
+
+
+async def test_dead_pooled_connections_are_replaced_not_failed(own_redis):
+    import redis.asyncio as aioredis
+
+    s = RedisStore.from_config(StoreConfig(url=own_redis.url))
+    admin = aioredis.Redis.from_url(own_redis.url)
+    try:
+        assert await s.claim(key(), 60) is None  # a pooled connection now exists
+        await admin.client_kill_filter(_type="normal", skipme=True)  # every other client
+        assert await s.claim(key(), 60) is None  # retried once on a fresh connection
+        await s.complete(key(), b"r", 60)
+    finally:
+        await admin.aclose()
+        await s.close()
+
+
+async def test_a_stalled_redis_fails_a_claim_within_the_bound(own_redis):
+    import redis.asyncio as aioredis
+
+    from wxhook.stores import StoreUnavailable
+
+    s = RedisStore.from_config(StoreConfig(url=own_redis.url, socket_timeout=0.2))
+    admin = aioredis.Redis.from_url(own_redis.url)
+    errors: list[Exception] = []
+    failed = asyncio.Event()
+
+    def on_error(exc: Exception) -> None:
+        errors.append(exc)
+        failed.set()
+
+    try:
+        assert await s.claim(key(), 60) is None
+        await admin.client_pause(3000)  # every other client's commands wait 3 s
+        with pytest.raises(StoreUnavailable):
+            async with asyncio.timeout(s.bound + 0.5):  # cut by the store itself, in time
+                await s.claim(key(), 60)
+        s.complete_soon(key(), b"r", 60, on_error)
+        async with asyncio.timeout(s.bound + 0.5):
+            await failed.wait()
+        assert isinstance(errors[0], StoreUnavailable)
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+        await s.close()

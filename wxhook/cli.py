@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, StoreConfig, load_config
 from .logs import setup_logging
 from .stores import StoreUnavailable
 
@@ -58,6 +58,42 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
+def store_summary(store: StoreConfig) -> str:
+    """The store and its topology, without credentials, for logs."""
+    if store.topology == "sentinel":
+        return f"sentinels {', '.join(store.sentinels)} (service {store.sentinel_service!r})"
+    if store.topology == "cluster":
+        return f"cluster via {redacted(store.url)}"
+    return redacted(store.url)
+
+
+def _probe_store(config: Config) -> None:
+    """Say at start whether the store answers, naming the nodes tried; serve either way (a
+    push is handled without dedup until the store answers)."""
+    if config.store.topology == "memory":
+        return
+    from .stores import open_store
+
+    async def probe() -> None:
+        store = open_store(config.store)
+        try:
+            async with asyncio.timeout(store.bound + 1.0):
+                await store.ping()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(probe())
+    except StoreUnavailable as exc:  # its message names the nodes tried
+        log.warning("store unreachable at start, serving without dedup until it answers: %s", exc)
+    except TimeoutError:
+        log.warning(
+            "store unreachable at start, serving without dedup until it answers: no answer "
+            "in time, tried %s",
+            store_summary(config.store),
+        )
+
+
 def _serve_one(config: Config) -> None:
     from .loop import use_uvloop
     from .server import create_app, serve
@@ -67,6 +103,7 @@ def _serve_one(config: Config) -> None:
         uvloop = use_uvloop(config.server.event_loop)
     except RuntimeError as exc:  # "uvloop" asked for, not installed
         raise ConfigError(f"server.event_loop: {exc}") from None
+    _probe_store(config)
     app = create_app(config)
     accounts = ", ".join(f"{a.name} ({a.mode}) at {a.path}" for a in config.accounts)
     ops = f"{config.ops.host}:{config.ops.port}" if config.ops.port else "off"
@@ -77,7 +114,7 @@ def _serve_one(config: Config) -> None:
         config.server.host,
         config.server.port,
         ops,
-        redacted(config.store.url),
+        store_summary(config.store),
         "uvloop" if uvloop else "asyncio",
     )
     try:
@@ -146,7 +183,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(
         f"{config.source}: ok — {len(config.accounts)} account(s), "
         f"{len(config.plugins.modules)} plugin module(s), {handlers} handler(s), "
-        f"store {redacted(config.store.url)}"
+        f"store {store_summary(config.store)}"
     )
     return 0
 
@@ -154,7 +191,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_failures(args: argparse.Namespace) -> int:
     """List failure records, or replay them through the handlers and remove those that pass."""
     config = _load(args)
-    if config.store.url.startswith("memory://"):
+    if config.store.topology == "memory":
         print(
             "wxhook: store.url is memory://: failure records live inside the running server "
             "process (an in-memory ring), where this command cannot reach them; use a Redis "

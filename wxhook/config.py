@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .core import AccountKeys, WxhookError
 from .core.errors import ProtocolError
@@ -85,6 +86,21 @@ class StoreConfig:
     max_connections: int = 64
     memory_max_keys: int = 100_000
     failures_max: int = 1000
+    # Sentinel: the sentinels' "host:port" and the name they monitor the primary by.
+    sentinels: tuple[str, ...] = ()
+    sentinel_service: str = ""
+    sentinel_password: str = ""
+    # Cluster: url names one node; the client discovers the others.
+    cluster: bool = False
+
+    @property
+    def topology(self) -> str:
+        """memory, single (one Redis node), sentinel or cluster."""
+        if self.cluster:
+            return "cluster"
+        if self.sentinels:
+            return "sentinel"
+        return "memory" if self.url.startswith("memory://") else "single"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +216,8 @@ def _coerce(where: str, value: Any, default: Any) -> Any:
     expected = type(default)
     if expected is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f'{where} must be a list of strings, e.g. ["myplugins.menu"]')
+            example = '["10.0.0.5:26379"]' if where.endswith("sentinels") else '["myplugins.menu"]'
+            raise ConfigError(f"{where} must be a list of strings, e.g. {example}")
         return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -338,6 +355,50 @@ def _check_account(a: AccountConfig, where: str) -> None:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _host_port(where: str, value: str) -> None:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'{where} must be "host:port", e.g. "10.0.0.5:26379", got {value!r}')
+
+
+def _check_topology(st: StoreConfig) -> None:
+    """One node (url), Sentinel (sentinels + sentinel_service) or Cluster (cluster + url)."""
+    if st.cluster and st.sentinels:
+        raise ConfigError(
+            "store.cluster and store.sentinels are both set: a Redis Cluster has no sentinels, "
+            "keep one of them"
+        )
+    if st.sentinels:
+        if not st.sentinel_service:
+            raise ConfigError(
+                "store.sentinel_service is missing: name the primary the sentinels monitor, "
+                'e.g. sentinel_service = "mymaster"'
+            )
+        for i, node in enumerate(st.sentinels):
+            _host_port(f"store.sentinels[{i}]", node)
+        if st.url.startswith("unix://"):
+            raise ConfigError(
+                "store.url: with sentinels it gives only the database and credentials, "
+                'e.g. "redis://:password@/0"; unix:// is not a sentinel-managed address'
+            )
+    elif st.sentinel_service or st.sentinel_password:
+        key = "sentinel_service" if st.sentinel_service else "sentinel_password"
+        raise ConfigError(
+            f'store.{key} is set but store.sentinels is not: add sentinels = ["host:26379", ...]'
+        )
+    if st.cluster:
+        if not st.url.startswith(("redis://", "rediss://")):
+            raise ConfigError(
+                "store.url must name one node of the cluster (redis://host:port or rediss://...) "
+                f"when store.cluster = true, got {st.url!r}"
+            )
+        db = urlsplit(st.url).path.strip("/")
+        if db not in ("", "0"):
+            raise ConfigError(
+                f"store.url selects database {db}: a Redis Cluster has only database 0"
+            )
+
+
 def _check(config: Config) -> None:
     s, d, st = config.server, config.dispatch, config.store
     if not 0 < s.port < 65536:
@@ -346,7 +407,7 @@ def _check(config: Config) -> None:
         raise ConfigError("server.max_body_bytes must be at least 1024 (WeChat pushes are ~1 KB)")
     if s.workers < 1:
         raise ConfigError("server.workers must be at least 1")
-    if s.workers > 1 and st.url.startswith("memory://"):
+    if s.workers > 1 and st.topology == "memory":
         raise ConfigError(
             f"server.workers = {s.workers} needs a store the workers share: memory:// lives in "
             "one process, so retries reaching another worker would run handlers twice; set "
@@ -362,6 +423,7 @@ def _check(config: Config) -> None:
         raise ConfigError(
             f"store.url must start with memory://, redis://, rediss:// or unix://, got {st.url!r}"
         )
+    _check_topology(st)
     if st.dedup_ttl < 30:
         raise ConfigError("store.dedup_ttl must be at least 30 seconds (WeChat retries for ~20 s)")
     tolerance = config.security.timestamp_tolerance
@@ -444,13 +506,15 @@ def parse_config(
     config = Config(**kwargs)
     store_url = env.get("WXHOOK_STORE_URL")
     store_password = env.get("WXHOOK_STORE_PASSWORD")
-    if store_url or store_password:
+    sentinel_password = env.get("WXHOOK_STORE_SENTINEL_PASSWORD")
+    if store_url or store_password or sentinel_password:
         config = replace(
             config,
             store=replace(
                 config.store,
                 url=store_url or config.store.url,
                 password=store_password or config.store.password,
+                sentinel_password=sentinel_password or config.store.sentinel_password,
             ),
         )
     config = _ops_from_env(config, env)

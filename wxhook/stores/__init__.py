@@ -107,8 +107,9 @@ class Store(Protocol):
 
 
 def open_store(config: StoreConfig) -> Store:
-    """The store the URL names: memory:// or redis:// / rediss:// / unix://."""
-    if config.url.startswith("memory://"):
+    """The store the config names: memory://, or Redis (one node by its URL, Sentinel, or
+    Cluster)."""
+    if config.topology == "memory":
         from .memory import MemoryStore
 
         return MemoryStore(max_keys=config.memory_max_keys, failures_max=config.failures_max)

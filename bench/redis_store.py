@@ -1,0 +1,110 @@
+"""CPU per push of the Redis store's hot path: redis-py awaited one by one beside the batcher.
+
+Usage (a Redis on 127.0.0.1:6379; db 13 unless --url says otherwise):
+    .venv/bin/python bench/redis_store.py [--n 20000] [--callers 32] [--rounds 5]
+
+Each of `--callers` concurrent callers runs N / callers pushes one after another, as the server's
+requests do: an awaited dedup claim (`SET key token NX GET EX 60`), then the stored reply
+(`SET key R... EX 60`) that nobody awaits. Two ways, interleaved round by round in one process:
+- awaited: redis-py (redis.asyncio, hiredis parser), one command at a time; the stored reply
+  as a task of its own (the store before any batching);
+- batched: wxhook's RedisStore as it runs (stores/batch.py: the commands of one event-loop turn
+  as one non-transactional redis-py pipeline), through store.claim and store.complete_soon.
+Reported: CPU µs per push (time.process_time of the whole process, Redis excluded), medians
+of the rounds, and the ratio awaited / batched. Keys expire after 60 seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis.asyncio as aioredis
+from redis.utils import HIREDIS_AVAILABLE
+
+from wxhook.config import StoreConfig
+from wxhook.stores.redis import RedisStore
+
+Push = Callable[[str], Awaitable[Any]]
+
+
+async def run(push: Push, n: int, callers: int, tag: str) -> float:
+    """CPU seconds for n pushes by `callers` concurrent callers."""
+    per = n // callers
+
+    async def caller(c: int) -> None:
+        for i in range(per):
+            await push(f"bench|{tag}|{c}|{i}")
+
+    cpu = time.process_time()
+    await asyncio.gather(*(caller(c) for c in range(callers)))
+    return time.process_time() - cpu
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--callers", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    client = aioredis.Redis.from_url(
+        args.url, socket_timeout=0.5, socket_connect_timeout=0.5, max_connections=512
+    )
+    store = RedisStore.from_config(StoreConfig(url=args.url))
+    tasks: set[asyncio.Task[Any]] = set()
+
+    async def awaited(key: str) -> None:
+        token = b"P" + os.urandom(8).hex().encode()
+        await client.set("wxhook:dedup:" + key, token, nx=True, get=True, ex=60)
+        task = asyncio.ensure_future(client.set("wxhook:dedup:" + key, b"R<xml/>", ex=60))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def failed(exc: Exception) -> None:
+        raise exc
+
+    async def batched(key: str) -> None:
+        await store.claim(key, 60)
+        store.complete_soon(key, b"<xml/>", 60, failed)
+
+    variants: dict[str, Push] = {"awaited": awaited, "batched": batched}
+    for name, push in variants.items():  # warm up: connections, pools
+        await run(push, 640, args.callers, f"warm-{name}")
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(args.rounds):
+        for name, push in variants.items():
+            cpu = await run(push, args.n, args.callers, f"{r}-{name}")
+            if tasks:  # stored replies still in flight land before the next variant
+                await asyncio.wait(set(tasks))
+            await asyncio.sleep(0.1)
+            results[name].append(cpu / args.n * 1e6)
+
+    print(
+        f"{args.n} pushes (claim + stored reply), {args.callers} callers, {args.rounds} rounds, "
+        f"{args.url}, Python {sys.version.split()[0]}, hiredis {HIREDIS_AVAILABLE}"
+    )
+    print("| way | CPU µs per push (median) | rounds | vs batched |")
+    print("|---|---:|---|---:|")
+    base = statistics.median(results["batched"])
+    for name, values in results.items():
+        median = statistics.median(values)
+        rounds = ", ".join(f"{v:.1f}" for v in values)
+        print(f"| {name} | {median:.1f} | {rounds} | {median / base:.2f}x |")
+    await store.close()
+    await client.aclose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
