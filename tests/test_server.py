@@ -318,7 +318,7 @@ async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers
     def broken_verify(*args, **kwargs):
         raise RuntimeError("a bug in verification")
 
-    monkeypatch.setattr("wxhook.server.verify_url", broken_verify)
+    monkeypatch.setattr("wxhook.server.endpoint.verify_url", broken_verify)
     client = await aiohttp_client(app(echo_router()))
     resp = await client.get(ACCOUNTS["plain"]["path"], params=verification(keys("plain")))
     assert (resp.status, await resp.read()) == (200, b"")  # empty, never a 500
