@@ -1,4 +1,4 @@
-"""The README's plugin walkthrough works when followed literally, on a fresh virtual environment.
+"""The plugin walkthrough of docs/testing.md works when followed literally, in a fresh venv.
 
 Its shell blocks run in order in one shell, in a directory holding a copy of this checkout as
 `wxhook`; its file blocks (`# greeter.py` first line) are written where the walkthrough says. The
@@ -19,13 +19,13 @@ from pathlib import Path
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+GUIDE = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
 
 
 def walkthrough() -> str:
-    start = README.index("### Walkthrough: a plugin from scratch")
-    end = README.index("\n### ", start + 1)
-    return README[start:end]
+    start = GUIDE.index("## Walkthrough: a plugin from scratch")
+    end = GUIDE.index("\n## ", start + 1)
+    return GUIDE[start:end]
 
 
 def script(port: int) -> str:
