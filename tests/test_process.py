@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
@@ -135,30 +134,6 @@ def test_two_workers_share_one_port_and_metrics_add_up(tmp_path: Path, redis_url
     assert pids == {None}  # merged across workers, not one series per process
     log = (tmp_path / "server.log").read_text()
     assert "started 2 workers" in log
-
-
-def test_simulate_command_talks_to_a_running_server(tmp_path: Path):
-    proc, _ = start(tmp_path)
-    try:
-
-        def simulate(*args: str) -> str:
-            out = subprocess.run(
-                [sys.executable, "-m", "wxhook", "simulate", "--config", "config.toml", *args],
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-            assert out.returncode == 0, out.stderr + out.stdout
-            return out.stdout.strip()
-
-        assert simulate("verify", "12345") == "200 12345"
-        assert '"Content": "你好"' in simulate("text", "你好")
-        assert simulate("event", "subscribe") == "200 (empty: no reply)"
-        (tmp_path / "push.xml").write_bytes(message("text", Content="from file", MsgId="77"))
-        assert '"Content": "from file"' in simulate("file", "push.xml")
-    finally:
-        stop(proc, timeout=20.0)
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])

@@ -28,8 +28,12 @@ PLUGIN = textwrap.dedent(
 
     @router.on(wxhook.BaseMessage)
     async def name_the_class(message, ctx):
-        # Which class the server parsed the push into, and how many handler runs so far.
-        return f"{type(message).__name__} {ctx.account} run {next(runs)}"
+        # Which class the server parsed the push into, and how many handler runs so far; then
+        # the text of a text message and the key of an event that has one.
+        said = getattr(message, "content", None) or getattr(message, "key", None)
+        return f"{type(message).__name__} {ctx.account} run {next(runs)}" + (
+            f" | {said}" if isinstance(said, str) and said else ""
+        )
     """
 )
 
@@ -152,9 +156,9 @@ def test_retry_resends_the_same_request_and_gets_the_first_reply(server: Server)
     assert "retry 1 after 0.1 s, same query and body: 200 OK" in out.stdout
     assert "retry 2 after 0.2 s, same query and body: 200 OK" in out.stdout
     # The handler ran once for the three deliveries: the next push gets the next run number.
-    run = int(first.rsplit(" ", 1)[1])
+    run = int(first.split(" run ", 1)[1].split()[0])
     again = sender.post(sender.build(_keys["safe"], server.url("safe"), "text"))
-    assert again.reply["Content"] == f"TextMessage safeacct run {run + 1}"
+    assert str(again.reply["Content"]).startswith(f"TextMessage safeacct run {run + 1} ")
 
 
 @pytest.mark.parametrize(
@@ -232,3 +236,101 @@ def test_cli_addresses_pushes_to_the_configured_original_id(server: Server):
     out = run_cli(server, "CLICK", "--config", "config.toml", "--account", "origacct")
     assert out.returncode == 0, out.stderr  # refused as `addressee` (403) if sent to another id
     assert "origacct run" in out.stdout
+
+
+# What `wxhook simulate` did before `send` took it over: the GET URL verification, a text with
+# its content, an event with its key, a document from a file, an account by name, a base URL.
+
+
+def test_verify_gets_the_echostr_back(server: Server):
+    out = run_cli(server, "--verify", "12345", "--config", "config.toml", "--account", "safeacct")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"GET {server.url('safe')}: URL verification, echostr 12345"
+    assert lines[1].startswith("200 OK in ") and lines[1].endswith(" ms: echostr sent back")
+
+
+def test_verify_without_echostr_sends_a_random_one_to_the_first_account(server: Server):
+    out = run_cli(server, "--verify", "--config", "config.toml", "--show-request")
+    assert out.returncode == 0, out.stderr
+    signed, announced, answered = out.stdout.splitlines()
+    echostr = announced.rsplit(" ", 1)[1]
+    assert echostr.isdigit()
+    assert signed.startswith(f"{server.url('plain')}?signature=") and f"echostr={echostr}" in signed
+    assert answered.endswith("echostr sent back")
+
+
+def test_verify_with_a_wrong_token_is_refused(server: Server):
+    out = run_cli(server, "--verify", "1", "--url", server.url("plain"), "--token", "wrong")
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        f"wxhook send: refused: 403 Forbidden from {server.url('plain')}: invalid signature"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], "wxhook send: give a push TYPE (see --list), --file PATH, or --verify [ECHOSTR]"),
+        (["text", "--verify"], "wxhook send: give a push TYPE (see --list), --file PATH, or --verify [ECHOSTR]"),
+        (["--verify", "--field", "Content=x"], "wxhook send: --field: only for a push, not with --verify"),
+        (["--verify", "--retry"], "wxhook send: --retry: only for a push, not with --verify"),
+    ],
+)  # fmt: skip
+def test_what_to_send_is_exactly_one_thing(server: Server, args: list[str], expected: str):
+    out = run_cli(server, *args, "--config", "config.toml")
+    assert out.returncode == 2
+    assert out.stderr.strip() == expected
+
+
+def test_text_with_its_content(server: Server):
+    out = run_cli(server, "text", "--field", "Content=你好", "--config", "config.toml",
+                  "--account", "compatacct")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert (
+        "POST " + server.url("compatible") + ": text (TextMessage), compatible mode" in out.stdout
+    )
+    reply = json.loads(out.stdout.split("\n", 2)[2])
+    assert reply["Content"].startswith("TextMessage compatacct run ")
+    assert reply["Content"].endswith(" | 你好")
+
+
+def test_event_with_its_key(server: Server):
+    out = run_cli(server, "CLICK", "--field", "EventKey=MENU_ORDER", "--config", "config.toml",
+                  "--account", "plainacct")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout.split("\n", 2)[2])
+    assert reply["Content"].startswith("ClickEvent plainacct run ")
+    assert reply["Content"].endswith(" | MENU_ORDER")
+
+
+def test_document_from_a_file(server: Server, tmp_path: Path):
+    from wxhook.simulator import message
+
+    document = tmp_path / "push.xml"
+    document.write_bytes(message("text", Content="from file", MsgId="77"))
+    out = run_cli(server, "--file", str(document), "--config", "config.toml",
+                  "--account", "safeacct")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"POST {server.url('safe')}: document, safe mode, encrypted")
+    reply = json.loads(out.stdout.split("\n", 2)[2])
+    assert reply["Content"].startswith("TextMessage safeacct run ")
+    assert reply["Content"].endswith(" | from file")
+
+
+def test_a_base_url_gets_the_accounts_path(server: Server):
+    base = f"http://127.0.0.1:{server.port}"
+    out = run_cli(server, "subscribe", "--config", "config.toml", "--account", "safeacct",
+                  "--url", base)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"POST {server.url('safe')}: subscribe (SubscribeEvent)")
+    assert '"Content": "SubscribeEvent safeacct run ' in out.stdout
+
+
+def test_an_unknown_account_is_a_config_error(server: Server):
+    out = run_cli(server, "text", "--config", "config.toml", "--account", "nosuch")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "wxhook: config error: --account 'nosuch': no such account "
+        "(plainacct, compatacct, safeacct, origacct)"
+    )

@@ -2,7 +2,8 @@
 
 The request is what WeChat would send: a realistic document of the type (see catalogue.py),
 signed, and encrypted in compatible and safe mode. `--retry` repeats the very same request the way
-WeChat retries an answer that came too late, so dedup can be watched at work.
+WeChat retries an answer that came too late, so dedup can be watched at work. `--verify` plays
+the GET WeChat sends when the server URL is saved in the MP console.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from . import catalogue, simulator
 from .core import AccountKeys, ProtocolError, WxhookError
 from .core.xmlcodec import XmlDict
 
-DEFAULT_RETRY_DELAYS = (5.0, 10.0)  # WeChat retries after ~5 s, then again (PROTOCOL.md 1.5)
+# WeChat sends a push it got no answer to within 5 s again, twice: the waits before each retry.
+DEFAULT_RETRY_DELAYS = (5.0, 10.0)
 
 
 class SendError(WxhookError):
@@ -51,8 +53,27 @@ class Push:
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """The server's response: status, time taken, and the reply opened (decrypted)."""
+class Verification:
+    """WeChat's URL verification: a signed GET whose echostr the server must send back."""
+
+    url: str  # the callback URL, without the query
+    keys: AccountKeys
+    query: Mapping[str, str]
+
+    @property
+    def echostr(self) -> str:
+        """What a server that holds the same Token answers with."""
+        return self.query["echostr"]
+
+    def full_url(self) -> str:
+        """The URL with the signed query."""
+        return f"{self.url}?{urlencode(dict(self.query))}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The server's response to one request: status, time taken, and the reply opened
+    (decrypted)."""
 
     status: int
     reason: str
@@ -92,11 +113,41 @@ def build(
     return Push(url=url, keys=keys, document=document, query=query, body=body, type=push_type)
 
 
-def post(push: Push, *, timeout: float = 10.0) -> Answer:
+def verification(keys: AccountKeys, url: str, echostr: str | None = None) -> Verification:
+    """The signed GET WeChat sends when the URL is saved (a random echostr unless given)."""
+    return Verification(url=url, keys=keys, query=simulator.verification(keys, echostr))
+
+
+def post(push: Push, *, timeout: float = 10.0) -> SendResult:
     """Send the request once; SendError if nothing usable came back (refusals included)."""
     request = urllib.request.Request(  # noqa: S310 - http(s) checked by callback_url
         push.full_url(), data=push.body, headers={"Content-Type": "text/xml"}
     )
+    status, reason, body, seconds = _exchange(request, push.url, timeout)
+    try:
+        reply = simulator.open_reply(push.keys, body) if status == 200 else {}
+    except ProtocolError as exc:
+        raise SendError(f"{status} from {push.url}, but the reply does not open: {exc}") from None
+    return SendResult(status=status, reason=reason, seconds=seconds, body=body, reply=reply)
+
+
+def get(check: Verification, *, timeout: float = 10.0) -> SendResult:
+    """Send the verification once; SendError unless the server sends the echostr back."""
+    request = urllib.request.Request(check.full_url())  # noqa: S310 - checked by callback_url
+    status, reason, body, seconds = _exchange(request, check.url, timeout)
+    # WeChat accepts the URL only when the body is the echostr itself, nothing around it.
+    if body != check.echostr.encode():
+        got = body.decode("utf-8", "replace")
+        raise SendError(
+            f"{status} from {check.url}, but not the echostr: sent {check.echostr!r}, got {got!r}"
+        )
+    return SendResult(status=status, reason=reason, seconds=seconds, body=body)
+
+
+def _exchange(
+    request: urllib.request.Request, url: str, timeout: float
+) -> tuple[int, str, bytes, float]:
+    """Status, reason, body and seconds taken; SendError for a refusal or no connection."""
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -104,39 +155,53 @@ def post(push: Push, *, timeout: float = 10.0) -> Answer:
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode("utf-8", "replace").strip()
         raise SendError(
-            f"refused: {exc.code} {exc.reason} from {push.url}" + (f": {detail}" if detail else "")
+            f"refused: {exc.code} {exc.reason} from {url}" + (f": {detail}" if detail else "")
         ) from None
     except (urllib.error.URLError, OSError) as exc:
-        reason_ = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        if isinstance(reason_, TimeoutError | socket.timeout):
-            raise SendError(f"no answer from {push.url} within {timeout:g} s") from None
-        raise SendError(f"cannot connect to {push.url}: {reason_}") from None
-    seconds = time.monotonic() - started
-    try:
-        reply = simulator.open_reply(push.keys, body) if status == 200 else {}
-    except ProtocolError as exc:
-        raise SendError(f"{status} from {push.url}, but the reply does not open: {exc}") from None
-    return Answer(status=status, reason=reason, seconds=seconds, body=body, reply=reply)
+        cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(cause, TimeoutError | socket.timeout):
+            raise SendError(f"no answer from {url} within {timeout:g} s") from None
+        raise SendError(f"cannot connect to {url}: {cause}") from None
+    return status, reason, body, time.monotonic() - started
 
 
-def post_when_up(push: Push, *, wait: float, timeout: float = 10.0) -> Answer:
-    """post(), retrying while the server does not accept connections yet, for `wait` seconds."""
+def when_up(send: Callable[[], SendResult], *, wait: float) -> SendResult:
+    """send(), tried again while the server does not accept connections yet, for `wait` s."""
     until = time.monotonic() + wait
     while True:
         try:
-            return post(push, timeout=timeout)
+            return send()
         except SendError as exc:
             if not str(exc).startswith("cannot connect") or time.monotonic() >= until:
                 raise
         time.sleep(0.1)
 
 
-def describe(answer: Answer) -> str:
+def post_when_up(push: Push, *, wait: float, timeout: float = 10.0) -> SendResult:
+    """post(), retrying while the server does not accept connections yet, for `wait` seconds."""
+    return when_up(lambda: post(push, timeout=timeout), wait=wait)
+
+
+def run_verification(
+    check: Verification,
+    *,
+    wait: float = 0.0,
+    timeout: float = 10.0,
+    echo: Callable[[str], None] = print,
+) -> SendResult:
+    """Send the verification and print whether the echostr came back."""
+    echo(f"GET {check.url}: URL verification, echostr {check.echostr}")
+    result = when_up(lambda: get(check, timeout=timeout), wait=wait)
+    echo(f"{result.status} {result.reason} in {result.seconds * 1000:.1f} ms: echostr sent back")
+    return result
+
+
+def describe(result: SendResult) -> str:
     """One line: status, time, and what kind of reply."""
-    head = f"{answer.status} {answer.reason} in {answer.seconds * 1000:.1f} ms"
-    if answer.empty:
+    head = f"{result.status} {result.reason} in {result.seconds * 1000:.1f} ms"
+    if result.empty:
         return f"{head}: empty body (no reply)"
-    kind = answer.reply.get("MsgType", "")
+    kind = result.reply.get("MsgType", "")
     return f"{head}: {kind or 'unrecognised'} reply" if isinstance(kind, str) else head
 
 
@@ -153,26 +218,27 @@ def run(
     timeout: float = 10.0,
     echo: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[Answer]:
+) -> list[SendResult]:
     """Send, then re-send the identical request after each delay; print what comes back."""
     what = f"{push.type.name} ({push.type.cls.__name__})" if push.type else "document"
     mode = f"{push.keys.mode} mode, " + ("encrypted" if push.encrypted else "plaintext")
     echo(f"POST {push.url}: {what}, {mode}")
-    answers = [post_when_up(push, wait=wait, timeout=timeout)]
-    echo(describe(answers[0]))
-    if answers[0].reply:
-        echo(show(answers[0].reply))
+    first = post_when_up(push, wait=wait, timeout=timeout)
+    results = [first]
+    echo(describe(first))
+    if first.reply:
+        echo(show(first.reply))
     for n, delay in enumerate(retry_delays, 1):
         sleep(delay)
-        answer = post(push, timeout=timeout)
-        answers.append(answer)
-        same = answer.reply == answers[0].reply
-        echo(f"retry {n} after {delay:g} s, same query and body: {describe(answer)}")
-        if answer.reply and not same:
-            echo(show(answer.reply))
-        elif not answer.empty or not answers[0].empty:
+        retried = post(push, timeout=timeout)
+        results.append(retried)
+        same = retried.reply == first.reply
+        echo(f"retry {n} after {delay:g} s, same query and body: {describe(retried)}")
+        if retried.reply and not same:
+            echo(show(retried.reply))
+        elif not retried.empty or not first.empty:
             echo("  the same reply as the first delivery" if same else "  a different reply")
-    return answers
+    return results
 
 
 def callback_url(url: str | None, *, host: str = "", port: int = 0, path: str = "") -> str:

@@ -1,0 +1,43 @@
+"""Configuration: one TOML file, secrets from the environment, validated once at start.
+
+sections.py holds the settings (one dataclass per TOML section), parsing.py reads the file into
+them, environment.py applies what the environment sets, validation.py checks the rules.
+"""
+
+from __future__ import annotations
+
+from .environment import SECRET_FIELDS, env_name
+from .errors import ConfigError
+from .parsing import load_config, parse_config
+from .sections import (
+    AccountConfig,
+    ApiConfig,
+    Config,
+    DispatchConfig,
+    LogConfig,
+    MetricsConfig,
+    OpsConfig,
+    PluginsConfig,
+    SecurityConfig,
+    ServerConfig,
+    StoreConfig,
+)
+
+__all__ = [
+    "SECRET_FIELDS",
+    "AccountConfig",
+    "ApiConfig",
+    "Config",
+    "ConfigError",
+    "DispatchConfig",
+    "LogConfig",
+    "MetricsConfig",
+    "OpsConfig",
+    "PluginsConfig",
+    "SecurityConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "env_name",
+    "load_config",
+    "parse_config",
+]
