@@ -213,7 +213,7 @@ class Endpoint:
             log.error("encrypting the reply failed, answering empty: %s", exc)
             payload = b""
         latency = time.monotonic() - arrived
-        label = outcome.outcome if outcome.outcome in ("duplicate", "shed") or payload else "empty"
+        label = outcome.kind if outcome.kind in ("duplicate", "shed") or payload else "empty"
         metrics.child(metrics.requests, name, msg_type, event, label, "").inc()
         metrics.child(metrics.request_seconds, name).observe(latency)
         access_line.info(
@@ -408,7 +408,9 @@ def setup(
     # Neither store opens a connection here: redis.asyncio connects on first use.
     app[STORE] = store if store is not None else open_store(config.store)
     # The outbound client, when an account has an AppSecret (late replies, ctx.send).
-    api = WeChatAPI.for_accounts(config.api, app[STORE], config.accounts, metrics=app[METRICS])
+    api = WeChatAPI.for_accounts(
+        config.api, app[STORE].values, config.accounts, metrics=app[METRICS]
+    )
     if api is not None:
         app[API] = api
     app[DISPATCHER] = Dispatcher(
