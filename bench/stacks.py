@@ -37,7 +37,10 @@ CATEGORIES = [
     ("metrics: prometheus-client", ("prometheus_client/", "wxhook/metrics.py")),
     ("protocol core: decode, render, seal", ("wxhook/core/",)),
     ("plugin handler", ("servers/wxhook_plugin.py", "servers/wechatpy_server.py")),
-    ("dispatch: tasks, deadline, routing", ("wxhook/dispatcher.py", "wxhook/router.py")),
+    (
+        "dispatch: tasks, deadline, routing",
+        ("wxhook/dispatcher.py", "wxhook/dispatch/", "wxhook/router.py"),
+    ),
     ("server.py glue (Endpoint._post)", ("wxhook/server.py",)),
     ("wechatpy + xmltodict", ("wechatpy/", "xmltodict")),
     ("aiohttp: HTTP parsing, routing, response", ("aiohttp/", "yarl/", "multidict/")),

@@ -84,7 +84,7 @@ async def failures_of(store, count: int = 1, within: float = 10.0) -> list[dict[
 
     end = time.monotonic() + within
     while True:
-        rows = await store.failures()
+        rows = await store.failures.recent()
         if len(rows) >= count or time.monotonic() > end:
             assert len(rows) >= count, rows
             return rows

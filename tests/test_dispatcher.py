@@ -12,7 +12,7 @@ from wxhook import Router, TextReply, simulator
 from wxhook.core import parse_message, parse_xml
 from wxhook.dispatcher import Dispatcher
 from wxhook.metrics import Metrics
-from wxhook.stores.memory import MemoryStore
+from wxhook.stores.memory import memory_store
 
 N = 0
 
@@ -28,7 +28,7 @@ def text(content: str = "x"):
 
 
 def dispatcher(router: Router, **kw) -> Dispatcher:
-    return Dispatcher(router, MemoryStore(), metrics=Metrics(), **kw)
+    return Dispatcher(router, memory_store(), metrics=Metrics(), **kw)
 
 
 async def test_first_non_none_in_registration_order_wins_even_if_slower():
@@ -47,7 +47,7 @@ async def test_first_non_none_in_registration_order_wins_even_if_slower():
         return "from the second"
 
     out = await dispatcher(r).dispatch("a", text())
-    assert b"from the first" in out.reply and out.outcome == "replied"
+    assert b"from the first" in out.reply and out.kind == "replied"
     assert order == ["fast_second", "slow_first"]  # they ran concurrently
 
 
@@ -85,7 +85,7 @@ async def test_none_then_reply_and_all_none_is_empty():
     d = dispatcher(r)
     assert b"answer" in (await d.dispatch("a", text("ask"))).reply
     out = await d.dispatch("a", text("other"))
-    assert out.reply == b"" and out.outcome == "empty"
+    assert out.reply == b"" and out.kind == "empty"
 
 
 async def test_deadline_then_background_timeout_cuts_and_drain_reports():
@@ -147,11 +147,11 @@ async def test_late_reply_is_stored_as_soon_as_known_not_after_slow_siblings():
     async def slow_logger(m):
         await asyncio.sleep(3)
 
-    store = MemoryStore()
+    store = memory_store()
     d = Dispatcher(r, store, metrics=Metrics(), deadline=0.05)
     out = await d.dispatch("a", text())
     assert out.deadline_missed
-    reply = await store.wait_done(out.dedup_key, 1.0)  # long before the 3 s sibling finishes
+    reply = await store.dedup.wait_done(out.dedup_key, 1.0)  # long before the 3 s sibling finishes
     assert reply is not None and b"late answer" in reply
     await d.drain(0)
 
@@ -179,11 +179,11 @@ async def test_drain_waits_for_failures_recorded_during_the_grace():
         await asyncio.sleep(0.2)
         raise RuntimeError("after the response")
 
-    store = MemoryStore()
+    store = memory_store()
     d = Dispatcher(r, store, metrics=Metrics(), deadline=0.05)
     await d.dispatch("a", text())
     assert await d.drain(5) == []
-    assert (await store.failures())[0]["error"] == "RuntimeError: after the response"
+    assert (await store.failures.recent())[0]["error"] == "RuntimeError: after the response"
 
 
 async def test_a_cancelled_request_leaves_its_handlers_tracked():
@@ -225,7 +225,7 @@ async def test_pending_claim_expires_sooner_than_a_finished_reply(redis_url):
         parse_xml(simulator.message("text", Content="x", MsgId=str(time.time_ns())))
     )
     out = await d.dispatch("a", message)
-    assert out.outcome == "empty" and out.deadline_missed
+    assert out.kind == "empty" and out.deadline_missed
     pending_ttl = await probe.ttl("wxhook:dedup:" + out.dedup_key)
     assert 0 < pending_ttl <= d.pending_ttl < 300
     await d.drain(5)
@@ -258,11 +258,11 @@ async def test_a_failing_handler_is_recorded_and_does_not_block_the_others(faili
     async def fine(m):
         return "fine"
 
-    store = MemoryStore()
+    store = memory_store()
     d = Dispatcher(r, store, metrics=Metrics())
     assert b"fine" in (await d.dispatch("a", text())).reply
     await d.drain(1)
-    failure = (await store.failures())[0]
+    failure = (await store.failures.recent())[0]
     assert failure["handler"] == "failing" and error in failure["error"]
 
 
@@ -310,9 +310,9 @@ async def test_a_handler_cut_at_the_deadline_after_its_first_wait_is_cancelled_i
 
     d = dispatcher(r, deadline=0.05, background_timeout=0.1)
     out = await d.dispatch("a", text())
-    assert out.outcome == "empty" and out.deadline_missed
+    assert out.kind == "empty" and out.deadline_missed
     await asyncio.wait_for(cancelled.wait(), 5)  # the cut reached the handler's own await
-    records = await d.store.failures()
+    records = await d.store.failures.recent()
     assert len(records) == 1 and "background_timeout" in records[0]["error"]
 
 

@@ -17,7 +17,7 @@ from wxhook.plugins import load_plugins
 from wxhook.server import STORE, create_app
 from wxhook.simulator import message
 from wxhook.stores import StoreUnavailable
-from wxhook.stores.redis import RedisStore
+from wxhook.stores.redis import redis_store
 
 PLUGIN = """
 from pathlib import Path
@@ -79,7 +79,7 @@ async def test_failures_list_and_replay_from_the_command_line(
         status, _, _ = await post(client, "plain", message("text", Content=text, MsgId=msgid()))
         assert status == 200  # answered in time although the handler failed
     for _ in range(100):
-        if len(await application[STORE].failures()) == 2:
+        if len(await application[STORE].failures.recent()) == 2:
             break
         await asyncio.sleep(0.02)
 
@@ -125,19 +125,19 @@ def test_replay_needs_ids_or_all(tmp_path: Path, redis_url: str):
 async def test_records_made_while_redis_is_down_are_written_when_it_is_back():
     server = RedisProcess(free_port())
     server.start()
-    store = RedisStore.from_config(StoreConfig(url=server.url, socket_timeout=0.2))
+    store = redis_store(StoreConfig(url=server.url, socket_timeout=0.2))
     try:
-        kept = await store.record_failure({"handler": "h", "error": "before"})
+        kept = await store.failures.record({"handler": "h", "error": "before"})
         server.stop()
         with pytest.raises(StoreUnavailable, match="kept in memory"):
-            await store.record_failure({"handler": "h", "error": "during the outage"})
-        assert store.unsent_failures == 1
+            await store.failures.record({"handler": "h", "error": "during the outage"})
+        assert store.failures.unsent == 1
         server.start()  # same port, empty (no persistence): only the unsent record comes back
         for _ in range(200):
-            if store.unsent_failures == 0:
+            if store.failures.unsent == 0:
                 break
             await asyncio.sleep(0.05)
-        rows = await store.failures()
+        rows = await store.failures.recent()
         assert [r["error"] for r in rows] == ["during the outage"]
         assert rows[0]["id"] != kept
     finally:
@@ -148,23 +148,23 @@ async def test_records_made_while_redis_is_down_are_written_when_it_is_back():
 async def test_backlog_and_concurrent_records_after_an_outage_are_each_written_once():
     server = RedisProcess(free_port())
     server.start()
-    store = RedisStore.from_config(StoreConfig(url=server.url, socket_timeout=0.2))
+    store = redis_store(StoreConfig(url=server.url, socket_timeout=0.2))
     try:
         server.stop()
         for i in range(5):
             with pytest.raises(StoreUnavailable):
-                await store.record_failure({"error": f"kept{i}", "time": i})
+                await store.failures.record({"error": f"kept{i}", "time": i})
         server.start()
         # Three new failures at once, racing the background flush of the backlog.
         await asyncio.gather(
-            *(store.record_failure({"error": f"new{i}", "time": 10 + i}) for i in range(3)),
+            *(store.failures.record({"error": f"new{i}", "time": 10 + i}) for i in range(3)),
             return_exceptions=True,
         )
         for _ in range(200):
-            if store.unsent_failures == 0:
+            if store.failures.unsent == 0:
                 break
             await asyncio.sleep(0.05)
-        rows = await store.failures(50)
+        rows = await store.failures.recent(50)
         errors = [r["error"] for r in rows]
         assert sorted(errors) == sorted([f"kept{i}" for i in range(5)] + ["new0", "new1", "new2"])
         assert errors[-5:] == [f"kept{i}" for i in range(4, -1, -1)]  # newest failure first
@@ -208,9 +208,9 @@ async def test_replay_gives_plugins_the_config_and_runs_each_record_once(
         f'[store]\nurl = "{own_redis.url}"\n[plugins]\nmodules = ["hookedplugin"]\n'
         '[[accounts]]\nname = "main"\npath = "/w"\ntoken = "t"\n'
     )
-    store = RedisStore.from_config(StoreConfig(url=own_redis.url))
+    store = redis_store(StoreConfig(url=own_redis.url))
     raw = parse_xml(push_message("text", Content="1.0", MsgId=msgid()))
-    await store.record_failure(
+    await store.failures.record(
         {"account": "main", "handler": "hookedplugin.slow", "raw": raw, "time": 1.0}
     )
     await store.close()

@@ -9,6 +9,7 @@ logged once when it begins and once, with the count, when the store answers agai
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import pytest
@@ -20,8 +21,8 @@ from wxhook.core import parse_message, parse_xml
 from wxhook.dispatcher import URL_REUSE_LOG_INTERVAL, Dispatcher
 from wxhook.metrics import Metrics
 from wxhook.simulator import message, open_reply, push
-from wxhook.stores import NonceGuard, StoreUnavailable
-from wxhook.stores.memory import MemoryStore
+from wxhook.stores import NonceGuard, Store, StoreUnavailable
+from wxhook.stores.memory import MemoryDedup, memory_store
 
 
 def counting_router(calls: list[str]) -> Router:
@@ -153,7 +154,7 @@ async def test_reused_urls_are_logged_at_most_once_a_second_and_all_counted(capl
     calls: list[str] = []
     clock = Clock()
     metrics = Metrics()
-    d = Dispatcher(counting_router(calls), MemoryStore(), metrics=metrics, clock=clock)
+    d = Dispatcher(counting_router(calls), memory_store(), metrics=metrics, clock=clock)
     await d.dispatch("acct", text("0"), guard=guard("url", "body0"))
     for i in range(1, 6):  # five more bodies on one URL within a second
         await d.dispatch("acct", text(str(i)), guard=guard("url", f"body{i}"))
@@ -167,8 +168,8 @@ async def test_reused_urls_are_logged_at_most_once_a_second_and_all_counted(capl
     assert "more since" not in lines[0] and "4 more since the last such line" in lines[1]
 
 
-class FlakyStore(MemoryStore):
-    """A memory store that can be switched off (StoreUnavailable) or made to hang."""
+class FlakyDedup(MemoryDedup):
+    """A memory dedup store that can be switched off (StoreUnavailable) or made to hang."""
 
     bound = 10.0  # longer than any deadline here: the dispatcher's own timer ends a hang
 
@@ -196,19 +197,23 @@ class FlakyStore(MemoryStore):
         return await super().remember_url(key, digest, ttl)
 
 
+def flaky(dedup: FlakyDedup) -> Store:
+    return dataclasses.replace(memory_store(), dedup=dedup)
+
+
 async def test_fail_open_is_counted_per_push_and_logged_once_per_outage(caplog):
     calls: list[str] = []
-    store, metrics = FlakyStore(), Metrics()
-    d = Dispatcher(counting_router(calls), store, metrics=metrics, deadline=0.5)
+    store, metrics = FlakyDedup(), Metrics()
+    d = Dispatcher(counting_router(calls), flaky(store), metrics=metrics, deadline=0.5)
     fail_open = metrics.fail_open.labels("acct")._value
 
     await d.dispatch("acct", text("up"))
     store.down = True
     for i in range(3):
         out = await d.dispatch("acct", text(f"down{i}"))
-        assert out.reply and out.outcome == "replied"  # handled, not dropped
+        assert out.reply and out.kind == "replied"  # handled, not dropped
     out = await d.dispatch("acct", text("down-plain"), guard=guard("u1", "b1"))
-    assert out.outcome == "replied"
+    assert out.kind == "replied"
     assert store.remembered == 0 and store.claims == 1  # a failed remember_url skips the claim
     assert fail_open.get() == 4
     store.down = False
@@ -239,8 +244,8 @@ async def test_fail_open_is_counted_per_push_and_logged_once_per_outage(caplog):
 
 async def test_a_store_too_slow_for_the_deadline_fails_open_and_is_counted():
     calls: list[str] = []
-    store, metrics = FlakyStore(), Metrics()
-    d = Dispatcher(counting_router(calls), store, metrics=metrics, deadline=0.2)
+    store, metrics = FlakyDedup(), Metrics()
+    d = Dispatcher(counting_router(calls), flaky(store), metrics=metrics, deadline=0.2)
     store.hang = True
     await d.dispatch("acct", text("slow claim"))
     await d.dispatch("acct", text("slow url"), guard=guard("u", "b"))
@@ -261,7 +266,7 @@ async def store(request):
 
     url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
     s = open_store(StoreConfig(url=url))
-    yield s
+    yield s.dedup
     await s.close()
 
 
@@ -276,7 +281,7 @@ async def test_remember_url_keeps_the_first_digest(store):
 
 async def test_remember_url_forgets_after_its_ttl():
     clock = Clock()
-    s = MemoryStore(clock=clock)
+    s = MemoryDedup(clock=clock)
     assert await s.remember_url("u", "d1", 10) is False
     clock.now += 11
     assert await s.remember_url("u", "d2", 10) is False
@@ -284,15 +289,15 @@ async def test_remember_url_forgets_after_its_ttl():
 
 async def test_redis_remember_url_without_set_get(redis_url):
     from wxhook.config import StoreConfig
-    from wxhook.stores.redis import RedisStore
+    from wxhook.stores.redis import redis_store
 
-    s = RedisStore.from_config(StoreConfig(url=redis_url))
-    s._set_get = False  # what a Redis older than 7.0 leads to after its first refusal
+    s = redis_store(StoreConfig(url=redis_url))
+    s.dedup._set_get = False  # what a Redis older than 7.0 leads to after its first refusal
     try:
         url = "test|" + uid()
-        assert await s.remember_url(url, "d1", 60) is False
-        assert await s.remember_url(url, "d1", 60) is False
-        assert await s.remember_url(url, "d2", 60) is True
+        assert await s.dedup.remember_url(url, "d1", 60) is False
+        assert await s.dedup.remember_url(url, "d1", 60) is False
+        assert await s.dedup.remember_url(url, "d2", 60) is True
     finally:
         await s.close()
 
@@ -301,13 +306,13 @@ async def test_redis_remember_url_is_one_key_with_the_guard_ttl(redis_url):
     import redis.asyncio as aioredis
 
     from wxhook.config import StoreConfig
-    from wxhook.stores.redis import URLS, RedisStore
+    from wxhook.stores.redis import URLS, redis_store
 
-    s = RedisStore.from_config(StoreConfig(url=redis_url))
+    s = redis_store(StoreConfig(url=redis_url))
     admin = aioredis.Redis.from_url(redis_url)
     try:
         url = "test|" + uid()
-        await s.remember_url(url, "d1", 600)
+        await s.dedup.remember_url(url, "d1", 600)
         assert await admin.get(URLS + url) == b"d1"
         assert 590 < await admin.ttl(URLS + url) <= 600
     finally:

@@ -22,7 +22,6 @@ from wxhook import (
 from wxhook.config import ConfigError, parse_config
 from wxhook.core import Article, ImageReply, TransferCustomerServiceReply, custom_message
 from wxhook.core.errors import ReplyError
-from wxhook.dispatcher import replay
 from wxhook.server import API, CONFIG, DISPATCHER, METRICS, STORE, create_app
 from wxhook.simulator import message, push
 
@@ -165,7 +164,7 @@ async def test_an_api_failure_leaves_a_failure_record_that_replays(aiohttp_serve
     rows: list[dict[str, Any]] = []
 
     async def recorded() -> bool:
-        rows[:] = await store.failures()
+        rows[:] = await store.failures.recent()
         return bool(rows)
 
     end = time.monotonic() + 10
@@ -177,7 +176,7 @@ async def test_an_api_failure_leaves_a_failure_record_that_replays(aiohttp_serve
     assert row["delivery"]["touser"] == user and row["raw"]["Content"] == "x"
     assert fake.messages == []
     fake.send_errors = []
-    result = await replay(application[DISPATCHER], row)
+    result = await application[DISPATCHER].replay(row)
     assert result.ok
     assert [m["text"]["content"] for m in fake.messages] == ["too late for a passive reply"]
 
@@ -253,7 +252,7 @@ async def test_unreachable_api_fails_late_reply_into_a_record(aiohttp_client):
     query, body = push(keys("plain"), message("text", Content="y", MsgId=msgid()))
     assert await deliver(client, query, body) == (200, b"")
     end = time.monotonic() + 10
-    while not (rows := await application[STORE].failures()):
+    while not (rows := await application[STORE].failures.recent()):
         assert time.monotonic() < end
         await asyncio.sleep(0.05)
     assert "late reply not sent" in rows[0]["error"] and "-2" in rows[0]["error"]
@@ -319,9 +318,9 @@ async def test_a_send_whose_answer_times_out_is_not_resent(aiohttp_server, aioht
     assert len(fake.messages) == 1  # sent once, never retried into a duplicate
     assert row["delivery_unknown"] is True and "outcome unknown" in row["error"]
     fake.send_delay = 0
-    refused = await replay(application[DISPATCHER], row)
+    refused = await application[DISPATCHER].replay(row)
     assert not refused.ok and "--resend-unknown" in refused.error and len(fake.messages) == 1
-    assert (await replay(application[DISPATCHER], row, resend_unknown=True)).ok
+    assert (await application[DISPATCHER].replay(row, resend_unknown=True)).ok
     assert len(fake.messages) == 2
 
 
@@ -438,7 +437,7 @@ async def test_a_delivery_cut_by_the_shutdown_is_recorded(aiohttp_server, aiohtt
     await deliver(client, query, body)
     await until(lambda: fake.messages)  # the send is in flight
     await application[DISPATCHER].drain(0.1)
-    (row,) = await application[STORE].failures()
+    (row,) = await application[STORE].failures.recent()
     assert "interrupted by the shutdown" in row["error"] and row["delivery_unknown"] is True
 
 
@@ -461,7 +460,7 @@ async def test_replaying_a_handler_record_sends_its_reply_on_a_late_reply_accoun
     await deliver(client, query, body)
     (row,) = await failures_of(application[STORE])
     fail[0] = False
-    assert (await replay(application[DISPATCHER], row)).ok
+    assert (await application[DISPATCHER].replay(row)).ok
     assert [(m["touser"], m["text"]["content"]) for m in fake.messages] == [
         (user, "progress"),
         (user, "the answer, at last"),

@@ -15,7 +15,6 @@ from helpers import ACCOUNTS, APPID, KEY, KEY2, failures_of, keys, msgid, post, 
 from wxhook import Router, TextMessage
 from wxhook.config import ConfigError, parse_config
 from wxhook.core import AccountKeys, compute_signature
-from wxhook.dispatcher import replay
 from wxhook.server import DISPATCHER, STORE, create_app
 from wxhook.simulator import message, open_reply, push, verification
 
@@ -390,7 +389,7 @@ async def test_handler_failure_record_holds_what_a_replay_needs(aiohttp_client):
     assert row["account"] == "compatacct" and row["handler"].endswith("flaky")
     assert row["error"] == "RuntimeError: database down" and row["time"] > 0
     assert row["raw"]["Content"] == "keep me" and row["raw"]["FromUserName"] == user
-    result = await replay(application[DISPATCHER], row)
+    result = await application[DISPATCHER].replay(row)
     assert result.ok and attempts == ["keep me", "keep me"]
 
 
@@ -424,7 +423,7 @@ async def test_over_max_in_flight_is_answered_and_recorded_not_started(aiohttp_c
     assert row["raw"]["Content"] == "second"
     release.set()
     await first
-    result = await replay(application[DISPATCHER], row)
+    result = await application[DISPATCHER].replay(row)
     assert result.ok and started == ["first", "second"]
 
 
@@ -527,7 +526,7 @@ async def test_one_function_under_two_decorators_replays_once(aiohttp_client):
     runs.clear()
     failing[0] = False
     for row in rows:
-        assert (await replay(application[DISPATCHER], row)).ok
+        assert (await application[DISPATCHER].replay(row)).ok
     assert runs == ["boom", "boom"]  # each registration once, not each twice
 
 
@@ -546,7 +545,7 @@ async def test_a_cut_handler_that_raises_on_cancel_is_recorded_once(aiohttp_clie
     await post(client, "plain", message("text", Content="z", MsgId=msgid()))
     rows = await failures_of(application[STORE])
     await asyncio.sleep(0.3)  # a second record, if any, would be written by now
-    rows = await application[STORE].failures()
+    rows = await application[STORE].failures.recent()
     assert len(rows) == 1 and rows[0]["error"].startswith("TimeoutError")
 
 
@@ -562,5 +561,5 @@ async def test_shutdown_cuts_handlers_into_records(aiohttp_client):
     await post(client, "plain", message("text", Content="at shutdown", MsgId=msgid()))
     cut = await application[DISPATCHER].drain(0.1)
     assert [name.rsplit(".", 1)[-1] for name in cut] == ["endless"]
-    (row,) = await application[STORE].failures()
+    (row,) = await application[STORE].failures.recent()
     assert "cancelled at shutdown" in row["error"] and row["raw"]["Content"] == "at shutdown"

@@ -206,7 +206,7 @@ async def test_handler_exception_answers_empty_and_next_message_works(aiohttp_cl
     from wxhook.server import STORE
 
     await asyncio.sleep(0.05)
-    failures = await application[STORE].failures()
+    failures = await application[STORE].failures.recent()
     assert failures[0]["error"] == "RuntimeError: kaput"
     assert failures[0]["msg_type"] == "text" and failures[0]["dedup_key"].startswith("m:")
 
@@ -309,9 +309,11 @@ async def test_a_timeout_inside_a_handler_cuts_the_handler_not_the_request(aioht
 async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers(
     aiohttp_client, monkeypatch
 ):
-    from wxhook.stores.memory import MemoryStore
+    import dataclasses
 
-    class BrokenStore(MemoryStore):
+    from wxhook.stores.memory import InProcess, memory_store
+
+    class BrokenConnection(InProcess):
         async def ping(self) -> None:
             raise RuntimeError("a bug in a store")
 
@@ -327,7 +329,12 @@ async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers
     from wxhook.server import create_app
 
     client = await aiohttp_client(
-        create_app(config(), router=echo_router(), store=BrokenStore(), ops_routes=True)
+        create_app(
+            config(),
+            router=echo_router(),
+            store=dataclasses.replace(memory_store(), connection=BrokenConnection()),
+            ops_routes=True,
+        )
     )
     resp = await client.get("/readyz")
     assert resp.status == 503 and b"Traceback" not in await resp.read()

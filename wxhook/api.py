@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .config import AccountConfig, ApiConfig
 from .core import LateRepliesUnavailable, WeChatAPIError, custom_message
 from .metrics import Metrics
-from .stores import Store, StoreUnavailable
+from .stores import SharedValues, StoreUnavailable
 
 if TYPE_CHECKING:
     import aiohttp
@@ -35,11 +35,11 @@ RETRYABLE = frozenset({-1})
 TOKEN_KEY = "access-token:"  # noqa: S105 - a store key prefix, not a secret
 
 
-class _Unsent(Exception):
+class _NeverSent(Exception):
     """The request surely did not reach WeChat (no connection): safe to send again."""
 
 
-class _Unknown(Exception):
+class _MaybeCarriedOut(Exception):
     """The request may have been carried out (timeout, 5xx, 429, an unreadable answer)."""
 
 
@@ -81,7 +81,7 @@ class WeChatAPI:
     def __init__(
         self,
         config: ApiConfig,
-        store: Store,
+        values: SharedValues,
         credentials: Mapping[str, Credentials],
         *,
         metrics: Metrics | None = None,
@@ -89,21 +89,21 @@ class WeChatAPI:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.config = config
-        self.store = store
+        self.values = values  # the token cache and its refresh lock, shared by every process
         self.credentials = dict(credentials)
         self.metrics = metrics if metrics is not None else Metrics()
         self._clock = clock
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        self._cache: dict[str, _Token] = {}
-        self._local: dict[str, asyncio.Lock] = {}
+        self._tokens: dict[str, _Token] = {}  # this process's copy, by AppID
+        self._token_locks: dict[str, asyncio.Lock] = {}  # one fetch per AppID in this process
 
     @classmethod
     def for_accounts(
         cls,
         config: ApiConfig,
-        store: Store,
+        values: SharedValues,
         accounts: tuple[AccountConfig, ...],
         *,
         metrics: Metrics | None = None,
@@ -112,7 +112,7 @@ class WeChatAPI:
         creds = {
             a.name: Credentials(a.name, a.app_id, a.app_secret) for a in accounts if a.app_secret
         }
-        return cls(config, store, creds, metrics=metrics) if creds else None
+        return cls(config, values, creds, metrics=metrics) if creds else None
 
     def can_send(self, account: str) -> bool:
         """True when the account has an AppSecret (so the API can be called for it)."""
@@ -140,26 +140,26 @@ class WeChatAPI:
             await self._session.close()
             self._session = None
 
-    async def _once(self, url: str, body: bytes, params: Mapping[str, str]) -> dict[str, Any]:
-        """One POST; _Unsent if it never left, _Unknown if it may have been carried out."""
+    async def _post_once(self, url: str, body: bytes, params: Mapping[str, str]) -> dict[str, Any]:
+        """One POST; _NeverSent if it never left, _MaybeCarriedOut if WeChat may have acted."""
         import aiohttp
 
         try:
             async with self._http().post(url, params=params, data=body) as resp:
                 if resp.status != 200:
-                    raise _Unknown(f"HTTP {resp.status}")
+                    raise _MaybeCarriedOut(f"HTTP {resp.status}")
                 raw = await resp.read()
         except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
-            raise _Unsent(f"{type(exc).__name__}: {exc}") from exc
+            raise _NeverSent(f"{type(exc).__name__}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _Unknown(f"{type(exc).__name__}: {exc}") from exc
+            raise _MaybeCarriedOut(f"{type(exc).__name__}: {exc}") from exc
         try:
             data = json.loads(raw)
             if not isinstance(data, dict):
                 raise TypeError(type(data).__name__)
             data["errcode"] = int(data.get("errcode", 0) or 0)
         except (ValueError, TypeError) as exc:
-            raise _Unknown(f"unreadable answer: {raw[:100]!r}") from exc
+            raise _MaybeCarriedOut(f"unreadable answer: {raw[:100]!r}") from exc
         return data
 
     async def _post(
@@ -183,12 +183,12 @@ class WeChatAPI:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                data = await self._once(url, body, params)
-            except _Unsent as exc:
+                data = await self._post_once(url, body, params)
+            except _NeverSent as exc:
                 self.metrics.api_calls.labels(api, "unreachable").inc()
                 if last:
                     raise WeChatAPIError(-2, str(exc), api=api) from exc
-            except _Unknown as exc:
+            except _MaybeCarriedOut as exc:
                 self.metrics.api_calls.labels(api, "unreachable").inc()
                 if last or not idempotent:
                     raise WeChatAPIError(-2, str(exc), api=api, unknown=not idempotent) from exc
@@ -248,17 +248,17 @@ class WeChatAPI:
             raise LateRepliesUnavailable(
                 f"account {account!r} has no app_secret: set WXHOOK_<ACCOUNT>_APP_SECRET"
             )
-        cached = self._cache.get(cred.app_id)
+        cached = self._tokens.get(cred.app_id)
         if cached is not None and self._fresh(cached, bad):
             return cached.token
         # One coroutine per process goes to the store; the others wait for its answer.
-        lock = self._local.setdefault(cred.app_id, asyncio.Lock())
+        lock = self._token_locks.setdefault(cred.app_id, asyncio.Lock())
         async with lock:
-            cached = self._cache.get(cred.app_id)
+            cached = self._tokens.get(cred.app_id)
             if cached is not None and self._fresh(cached, bad):
                 return cached.token
             token = await self._shared_token(cred, bad)
-            self._cache[cred.app_id] = token
+            self._tokens[cred.app_id] = token
             return token.token
 
     async def _shared_token(self, cred: Credentials, bad: str | None) -> _Token:
@@ -268,44 +268,42 @@ class WeChatAPI:
         owner = os.urandom(8).hex()
         hold = 2 * self._worst_call() + 5  # a refresh may take two fetches (normal, forced)
         try:
-            stored = _Token.decode(await self.store.get_value(key))
+            stored = _Token.decode(await self.values.get(key))
             if stored is not None and self._fresh(stored, bad):
                 return stored
             deadline = self._clock() + hold + 5
             while True:
-                if await self.store.lock(key, owner, ttl=hold):
+                if await self.values.lock(key, owner, ttl=hold):
                     try:
-                        stored = _Token.decode(await self.store.get_value(key))
+                        stored = _Token.decode(await self.values.get(key))
                         if stored is not None and self._fresh(stored, bad):
                             return stored
                         token = await self._refresh(cred, bad)
-                        await self._keep(key, token)
+                        await self._share(key, token)
                         return token
                     finally:
-                        await self._unlock(key, owner)
+                        await self._release_lock(key, owner)
                 if stored is not None and self._usable(stored, bad):
                     return stored  # someone else is refreshing; this one still works
                 if self._clock() > deadline:
                     raise WeChatAPIError(-2, "another process holds the token lock too long")
                 await self._sleep(0.2)
-                stored = _Token.decode(await self.store.get_value(key))
+                stored = _Token.decode(await self.values.get(key))
                 if stored is not None and self._fresh(stored, bad):
                     return stored
         except StoreUnavailable as exc:
             log.warning("token cache unavailable, fetching in this process: %s", exc)
             return await self._refresh(cred, bad, shared=False)
 
-    async def _keep(self, key: str, token: _Token) -> None:
+    async def _share(self, key: str, token: _Token) -> None:
         try:
-            await self.store.set_value(
-                key, token.encode(), max(token.expires_at - self._clock(), 1)
-            )
+            await self.values.set(key, token.encode(), max(token.expires_at - self._clock(), 1))
         except StoreUnavailable as exc:  # the token is good all the same
             log.warning("access token not shared (store unavailable): %s", exc)
 
-    async def _unlock(self, key: str, owner: str) -> None:
+    async def _release_lock(self, key: str, owner: str) -> None:
         try:
-            await self.store.unlock(key, owner)
+            await self.values.unlock(key, owner)
         except StoreUnavailable as exc:  # it expires by itself
             log.warning("token lock not released (store unavailable): %s", exc)
 
@@ -316,7 +314,7 @@ class WeChatAPI:
         # The stable endpoint still hands out the token WeChat refused. A forced refresh
         # invalidates it for every system using this AppID and WeChat allows few of them (at
         # most one per 30 s): force at most once per 30 s across every process.
-        if shared and not await self.store.lock("force:" + cred.app_id, cred.account, ttl=30):
+        if shared and not await self.values.lock("force:" + cred.app_id, cred.account, ttl=30):
             raise WeChatAPIError(
                 40001, "access token refused; a forced refresh happened less than 30 s ago"
             )

@@ -15,7 +15,6 @@ from .core import (
     BaseEvent,
     BaseMessage,
     LateRepliesUnavailable,
-    WeChatAPIError,
     custom_message,
 )
 from .core.replies import Reply
@@ -23,8 +22,8 @@ from .filters import Filter, account, event_key, text_equals, text_matches
 
 if TYPE_CHECKING:
     from .api import WeChatAPI
+    from .dispatch.late import TypingStatus
 
-TYPING_RENEW = 14.0  # seconds: WeChat shows "typing" for 15 s
 HandlerResult: TypeAlias = Reply | str | None
 HandlerFunc: TypeAlias = Callable[..., Awaitable[HandlerResult]]
 Hook: TypeAlias = Callable[["State"], Awaitable[None]]
@@ -79,39 +78,31 @@ class Context:
         api = self._api()
         await api.send(self.account, custom_message(to or self.user, reply))
         if self._typing_blocks and (to is None or to == self.user):
-            await self._typing(api, on=True)  # a message ends the typing status: show it again
+            await self._typing_status(api).show()  # a message ends the typing status
 
     @contextlib.asynccontextmanager
     async def typing(self) -> AsyncIterator[None]:
-        """Show "对方正在输入" to the sender while the block runs, renewed every 14 s (WeChat
-        shows it for 15 s) and after each ctx.send; best effort: a refusal of the typing status
-        is logged, never raised."""
+        """Show "对方正在输入" to the sender while the block runs, renewed before WeChat drops
+        it (it shows it for 15 s) and after each ctx.send; best effort: a refusal of the typing
+        status is logged, never raised."""
         import asyncio  # here: `import wxhook` keeps the protocol core free of asyncio
 
-        api = self._api()
-        await self._typing(api, on=True)
+        status = self._typing_status(self._api())
+        await status.show()
         self._typing_blocks += 1
-        renew = asyncio.get_running_loop().create_task(self._keep_typing(api))
+        renew = asyncio.get_running_loop().create_task(status.renew())
         try:
             yield
         finally:
             self._typing_blocks -= 1
             renew.cancel()
             await asyncio.wait([renew])
-            await self._typing(api, on=False)
+            await status.show(on=False)
 
-    async def _keep_typing(self, api: WeChatAPI) -> None:
-        import asyncio
+    def _typing_status(self, api: WeChatAPI) -> TypingStatus:
+        from .dispatch.late import TypingStatus  # here, as asyncio above
 
-        while True:
-            await asyncio.sleep(TYPING_RENEW)
-            await self._typing(api, on=True)
-
-    async def _typing(self, api: WeChatAPI, *, on: bool) -> None:
-        try:
-            await api.typing(self.account, self.user, on=on)
-        except WeChatAPIError as exc:
-            self.logger.info("typing status not %s: %s", "shown" if on else "cleared", exc)
+        return TypingStatus(api, self.account, self.user, self.logger)
 
 
 @dataclass(frozen=True, slots=True)

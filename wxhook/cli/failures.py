@@ -62,7 +62,7 @@ async def _list_failures(config: Config, limit: int, traceback: bool) -> int:
 
     store = open_store(config.store)
     try:
-        rows = await store.failures(limit)
+        rows = await store.failures.recent(limit)
     finally:
         await store.close()
     for row in rows:
@@ -76,7 +76,7 @@ async def _replay_failures(
     config: Config, ids: list[str], every: bool, resend_unknown: bool
 ) -> int:
     from ..api import WeChatAPI
-    from ..dispatcher import Dispatcher, replay
+    from ..dispatcher import Dispatcher
     from ..metrics import Metrics
     from ..plugins import load_plugins
     from ..router import State
@@ -87,7 +87,7 @@ async def _replay_failures(
     state = State(config=config)
     metrics = Metrics()
     # Late replies that did not go out are sent again through the API.
-    api = WeChatAPI.for_accounts(config.api, store, config.accounts, metrics=metrics)
+    api = WeChatAPI.for_accounts(config.api, store.values, config.accounts, metrics=metrics)
     dispatcher = Dispatcher(
         router,
         store,
@@ -102,11 +102,11 @@ async def _replay_failures(
         for hook in router.hooks("startup"):
             await hook(state)
         if every:
-            records = await store.failures(config.store.failures_max)
+            records = await store.failures.recent(config.store.failures_max)
         else:
             records = []
             for failure_id in ids:
-                record = await store.failure(failure_id)
+                record = await store.failures.get(failure_id)
                 if record is None:
                     print(f"missing {failure_id}: no such failure record")
                     code = 2
@@ -117,21 +117,21 @@ async def _replay_failures(
             failure_id = record["id"]
             # Two operators replaying at once must not run one record twice.
             lock = f"replay:{failure_id}"
-            if not await store.lock(lock, owner, config.dispatch.background_timeout + 30):
+            if not await store.values.lock(lock, owner, config.dispatch.background_timeout + 30):
                 print(f"skipped {failure_id}: another replay of it is running")
                 continue
             try:
-                if await store.failure(failure_id) is None:
+                if await store.failures.get(failure_id) is None:
                     print(f"skipped {failure_id}: replayed by someone else meanwhile")
                     continue
-                result = await replay(dispatcher, record, resend_unknown=resend_unknown)
+                result = await dispatcher.replay(record, resend_unknown=resend_unknown)
                 handlers = ",".join(result.handlers) or "(none matched)"
                 if not result.ok:
                     print(f"failed {failure_id} {handlers}: {result.error}; record kept")
                     code = code or 1
                 else:
                     try:
-                        removed = await store.remove_failure(failure_id)
+                        removed = await store.failures.remove(failure_id)
                     except StoreUnavailable as exc:
                         print(
                             f"ok {failure_id} {handlers}: handled, but the record could not be "
@@ -142,7 +142,7 @@ async def _replay_failures(
                     gone = "record removed" if removed else "the record was already gone"
                     print(f"ok {failure_id} {handlers}: handled, {gone}")
             finally:
-                await store.unlock(lock, owner)
+                await store.values.unlock(lock, owner)
     finally:
         for hook in router.hooks("shutdown"):
             try:

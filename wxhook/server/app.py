@@ -145,7 +145,9 @@ def setup(
     # Neither store opens a connection here: redis.asyncio connects on first use.
     app[STORE] = store if store is not None else open_store(config.store)
     # The outbound client, when an account has an AppSecret (late replies, ctx.send).
-    api = WeChatAPI.for_accounts(config.api, app[STORE], config.accounts, metrics=app[METRICS])
+    api = WeChatAPI.for_accounts(
+        config.api, app[STORE].values, config.accounts, metrics=app[METRICS]
+    )
     if api is not None:
         app[API] = api
     app[DISPATCHER] = Dispatcher(

@@ -198,7 +198,7 @@ class Endpoint:
             log.error("encrypting the reply failed, answering empty: %s", exc)
             payload = b""
         latency = time.monotonic() - arrived
-        label = outcome.outcome if outcome.outcome in ("duplicate", "shed") or payload else "empty"
+        label = outcome.kind if outcome.kind in ("duplicate", "shed") or payload else "empty"
         metrics.child(metrics.requests, name, msg_type, event, label, "").inc()
         metrics.child(metrics.request_seconds, name).observe(latency)
         access_line.info(

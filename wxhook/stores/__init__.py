@@ -1,4 +1,12 @@
-"""The dedup/reply cache and failure store: one Protocol, in-memory and Redis implementations."""
+"""The store, split by concern, each in memory (memory.py) and on Redis (redis.py):
+
+- `DedupStore`: atomic claims of a push's dedup key and the reply stored for its retries;
+- `FailureLog`: records of handler failures, for `wxhook failures list|replay`;
+- `SharedValues`: small values shared by every process (the access-token cache) and locks.
+
+`open_store(config)` gives a `Store`: the three over one connection, which it pings and closes.
+Consumers take only the part they need.
+"""
 
 from __future__ import annotations
 
@@ -45,11 +53,11 @@ class NonceGuard:
     refuse: bool = False
 
 
-class Store(Protocol):
-    """Atomic claims, stored replies, and recorded failures."""
+class DedupStore(Protocol):
+    """Atomic claims of dedup keys, and the first delivery's reply kept for its retries."""
 
-    # The longest a store call may take before it fails by itself (its own timeouts): callers
-    # with more time left than this need no timer of their own.
+    # The longest a call may take before it fails by itself (the store's own timeouts):
+    # callers with more time left than this need no timer of their own.
     bound: float
 
     async def claim(self, key: str, ttl: int) -> Existing | None:
@@ -71,26 +79,34 @@ class Store(Protocol):
     async def wait_done(self, key: str, within: float) -> bytes | None:
         """The reply once the first delivery has stored it, or None after `within` seconds."""
 
-    async def record_failure(self, entry: Mapping[str, Any]) -> str:
-        """Keep a record of a handler failure (bounded); returns its id.
+
+class FailureLog(Protocol):
+    """Records of handler failures (bounded), each with an id, for `wxhook failures`."""
+
+    async def record(self, entry: Mapping[str, Any]) -> str:
+        """Keep a record of a failure; returns its id.
 
         If the store cannot take it now, it is kept in the process and written later, and
         StoreUnavailable is raised so the caller can count the outage.
         """
 
-    async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The most recent failure records, newest first, each with its "id"."""
+    async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent records, newest first, each with its "id"."""
 
-    async def failure(self, failure_id: str) -> dict[str, Any] | None:
-        """One failure record by id, or None."""
+    async def get(self, failure_id: str) -> dict[str, Any] | None:
+        """One record by id, or None."""
 
-    async def remove_failure(self, failure_id: str) -> bool:
-        """Delete a failure record (after a successful replay); False if it was not there."""
+    async def remove(self, failure_id: str) -> bool:
+        """Delete a record (after a successful replay); False if it was not there."""
 
-    async def get_value(self, key: str) -> bytes | None:
+
+class SharedValues(Protocol):
+    """Small values and locks shared by every process and replica."""
+
+    async def get(self, key: str) -> bytes | None:
         """A small shared value (the access-token cache), or None."""
 
-    async def set_value(self, key: str, value: bytes, ttl: float) -> None:
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
         """Keep a small shared value for `ttl` seconds."""
 
     async def lock(self, key: str, owner: str, ttl: float) -> bool:
@@ -99,30 +115,63 @@ class Store(Protocol):
     async def unlock(self, key: str, owner: str) -> None:
         """Release a lock, only if `owner` still holds it."""
 
+
+class Connection(Protocol):
+    """What the three stores share: pinged for readiness, closed once at shutdown."""
+
+    bound: float  # as DedupStore.bound
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
 
     async def close(self) -> None:
-        """Release connections."""
+        """Write what is pending and release the connections."""
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """The store the config names: its three parts, over one connection."""
+
+    dedup: DedupStore
+    failures: FailureLog
+    values: SharedValues
+    connection: Connection
+
+    @property
+    def bound(self) -> float:
+        """The longest one store call may take before it fails by itself."""
+        return self.connection.bound
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        await self.connection.ping()
+
+    async def close(self) -> None:
+        """Write what is pending and release the connections."""
+        await self.connection.close()
 
 
 def open_store(config: StoreConfig) -> Store:
     """The store the config names: memory://, or Redis (one node by its URL, Sentinel, or
     Cluster)."""
     if config.topology == "memory":
-        from .memory import MemoryStore
+        from .memory import memory_store
 
-        return MemoryStore(max_keys=config.memory_max_keys, failures_max=config.failures_max)
-    from .redis import RedisStore
+        return memory_store(max_keys=config.memory_max_keys, failures_max=config.failures_max)
+    from .redis import redis_store
 
-    return RedisStore.from_config(config)
+    return redis_store(config)
 
 
 __all__ = [
     "DONE",
     "PENDING",
+    "Connection",
+    "DedupStore",
     "Existing",
+    "FailureLog",
     "NonceGuard",
+    "SharedValues",
     "Store",
     "StoreUnavailable",
     "open_store",

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import DONE, PENDING, Existing, StoreUnavailable
+from . import DONE, PENDING, Existing, Store, StoreUnavailable
 
 URL_PREFIX = "url|"
 
@@ -18,29 +18,16 @@ def _never(exc: StoreUnavailable) -> None:  # pragma: no cover - nothing here fa
     raise exc
 
 
-LOCK_PREFIX = "lock|"
-
-
-class MemoryStore:
+class MemoryDedup:
     """Dedup within one process; duplicates wait on an asyncio.Event, not by polling."""
 
     bound = 0.0  # nothing here waits
 
     def __init__(
-        self,
-        *,
-        max_keys: int = 100_000,
-        failures_max: int = 1000,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._events: dict[str, asyncio.Event] = {}
-        self._failures: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._failures_max = failures_max
-        # Shared values and locks: a handful of keys (access tokens), kept apart from dedup keys
-        # so that eviction of the oldest dedup keys never drops them.
-        self._values: dict[str, tuple[float, bytes]] = {}
-        self._ids = itertools.count(1)
         self._max_keys = max_keys
         self._clock = clock
 
@@ -95,45 +82,85 @@ class MemoryStore:
             value = self._get(key)
         return Existing.decode(value).reply if value is not None and value[:1] == DONE else None
 
-    async def record_failure(self, entry: Mapping[str, Any]) -> str:
+
+class MemoryFailureLog:
+    """The newest `max_records` failure records of this process."""
+
+    def __init__(self, *, max_records: int = 1000) -> None:
+        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._max_records = max_records
+        self._ids = itertools.count(1)
+
+    async def record(self, entry: Mapping[str, Any]) -> str:
         # Shaped like a Redis stream id, so both stores' ids read the same.
         failure_id = f"{int(time.time() * 1000)}-{next(self._ids)}"
-        self._failures[failure_id] = {**entry, "id": failure_id}
-        while len(self._failures) > self._failures_max:
-            self._failures.popitem(last=False)
+        self._records[failure_id] = {**entry, "id": failure_id}
+        while len(self._records) > self._max_records:
+            self._records.popitem(last=False)
         return failure_id
 
-    async def failures(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [dict(v) for v in itertools.islice(reversed(self._failures.values()), limit)]
+    async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [dict(v) for v in itertools.islice(reversed(self._records.values()), limit)]
 
-    async def failure(self, failure_id: str) -> dict[str, Any] | None:
-        found = self._failures.get(failure_id)
+    async def get(self, failure_id: str) -> dict[str, Any] | None:
+        found = self._records.get(failure_id)
         return dict(found) if found is not None else None
 
-    async def remove_failure(self, failure_id: str) -> bool:
-        return self._failures.pop(failure_id, None) is not None
+    async def remove(self, failure_id: str) -> bool:
+        return self._records.pop(failure_id, None) is not None
 
-    async def get_value(self, key: str) -> bytes | None:
+
+class MemoryValues:
+    """Shared values and locks of one process: a handful of keys (access tokens), kept apart
+    from dedup keys so that evicting the oldest dedup keys never drops them."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._values: dict[str, tuple[float, bytes]] = {}  # key -> (expires at, value)
+        self._locks: dict[str, tuple[float, bytes]] = {}  # key -> (expires at, owner)
+        self._clock = clock
+
+    async def get(self, key: str) -> bytes | None:
         item = self._values.get(key)
         return item[1] if item is not None and item[0] > self._clock() else None
 
-    async def set_value(self, key: str, value: bytes, ttl: float) -> None:
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._values[key] = (self._clock() + ttl, value)
 
     async def lock(self, key: str, owner: str, ttl: float) -> bool:
-        held = self._values.get(LOCK_PREFIX + key)
+        held = self._locks.get(key)
         if held is not None and held[0] > self._clock():
             return False
-        self._values[LOCK_PREFIX + key] = (self._clock() + ttl, owner.encode())
+        self._locks[key] = (self._clock() + ttl, owner.encode())
         return True
 
     async def unlock(self, key: str, owner: str) -> None:
-        held = self._values.get(LOCK_PREFIX + key)
+        held = self._locks.get(key)
         if held is not None and held[1] == owner.encode():
-            del self._values[LOCK_PREFIX + key]
+            del self._locks[key]
+
+
+class InProcess:
+    """The memory store's connection: nothing to reach, so always ready, nothing to close."""
+
+    bound = 0.0
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._events.clear()
+        return None
+
+
+def memory_store(
+    *,
+    max_keys: int = 100_000,
+    failures_max: int = 1000,
+    clock: Callable[[], float] = time.monotonic,
+) -> Store:
+    """The three stores of one process (store.url = "memory://")."""
+    return Store(
+        dedup=MemoryDedup(max_keys=max_keys, clock=clock),
+        failures=MemoryFailureLog(max_records=failures_max),
+        values=MemoryValues(clock=clock),
+        connection=InProcess(),
+    )
