@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -86,8 +87,6 @@ class Context:
         """Show "对方正在输入" to the sender while the block runs, renewed every 14 s (WeChat
         shows it for 15 s) and after each ctx.send; best effort: a refusal of the typing status
         is logged, never raised."""
-        import asyncio  # here: `import wxhook` keeps the protocol core free of asyncio
-
         api = self._api()
         await self._typing(api, on=True)
         self._typing_blocks += 1
@@ -101,8 +100,6 @@ class Context:
             await self._typing(api, on=False)
 
     async def _keep_typing(self, api: WeChatAPI) -> None:
-        import asyncio
-
         while True:
             await asyncio.sleep(TYPING_RENEW)
             await self._typing(api, on=True)
