@@ -59,6 +59,11 @@ class BaseMessage:
         default_factory=lambda: _EMPTY, repr=False, compare=False, hash=False
     )
 
+    @property
+    def time(self) -> int:
+        """create_time under wechatpy's other name for it: when WeChat sent it, Unix seconds."""
+        return self.create_time
+
     def __post_init__(self) -> None:
         for name, source in self.DEFAULTS_FROM:
             if not getattr(self, name):
