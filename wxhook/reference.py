@@ -101,7 +101,13 @@ def _section(t: PushType) -> str:
         for f in xml_fields(cls)
         if f.name not in _COMMON or f.metadata.get("doc") != _COMMON[f.name].metadata.get("doc")
     ]
-    rows += [row for klass in reversed(cls.__mro__) for row in _properties(klass)]
+    # Properties of every push are in the table at the top too.
+    rows += [
+        row
+        for klass in reversed(cls.__mro__)
+        if klass not in (BaseMessage, BaseEvent)
+        for row in _properties(klass)
+    ]
     if issubclass(cls, BaseEvent):
         handler = f'`@router.event("{cls.EVENT}")`'
         wire = f"MsgType `{t.msg_type}`" + (f", Event `{t.event}`" if t.event else ", no Event")
@@ -145,7 +151,11 @@ def generate() -> str:
     )
     parts = [
         HEADER.format(
-            count=len(types), common=common, index=index, event_row=_EVENT_ROW, raw_row=_RAW_ROW
+            count=len(types),
+            common=common,
+            index=index,
+            event_row=_EVENT_ROW,
+            raw_row="\n".join([_RAW_ROW, *_properties(BaseMessage)]),
         )
     ]
     parts.append("## Ordinary messages\n")

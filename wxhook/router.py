@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -18,11 +19,11 @@ from .core import (
     custom_message,
 )
 from .core.replies import Reply
+from .dispatch.late import TypingStatus
 from .filters import Filter, account, event_key, text_equals, text_matches
 
 if TYPE_CHECKING:
     from .api import WeChatAPI
-    from .dispatch.late import TypingStatus
 
 HandlerResult: TypeAlias = Reply | str | None
 HandlerFunc: TypeAlias = Callable[..., Awaitable[HandlerResult]]
@@ -85,8 +86,6 @@ class Context:
         """Show "对方正在输入" to the sender while the block runs, renewed before WeChat drops
         it (it shows it for 15 s) and after each ctx.send; best effort: a refusal of the typing
         status is logged, never raised."""
-        import asyncio  # here: `import wxhook` keeps the protocol core free of asyncio
-
         status = self._typing_status(self._api())
         await status.show()
         self._typing_blocks += 1
@@ -100,8 +99,6 @@ class Context:
             await status.show(on=False)
 
     def _typing_status(self, api: WeChatAPI) -> TypingStatus:
-        from .dispatch.late import TypingStatus  # here, as asyncio above
-
         return TypingStatus(api, self.account, self.user, self.logger)
 
 

@@ -1,4 +1,8 @@
-"""Safe-mode crypto: AES-256-CBC with WeChat's 32-byte PKCS#7 and trailing AppID (PROTOCOL.md 2)."""
+"""Safe-mode crypto: AES-256-CBC, IV = the key's first 16 bytes, PKCS#7 over 32-byte blocks.
+
+The plaintext is 16 random bytes, the message length (4 bytes, network order), the message,
+then the AppID of the account it is for.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +92,7 @@ class SafeModeCrypto:
     def decrypt(self, encrypt: str) -> bytes:
         """Decrypt the base64 text of an <Encrypt> element into the inner document's bytes."""
         try:
-            # What base64.b64decode(encrypt, validate=True) does, without its wrapper.
+            # Strict base64: a character outside the alphabet is an error, never skipped.
             sealed = binascii.a2b_base64(encrypt, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise CryptoError(

@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ErrorCode(IntEnum):
-    """The official WXBizMsgCrypt return codes (PROTOCOL.md section 2, item 10)."""
+    """The return codes of WeChat's official WXBizMsgCrypt samples, -40001 to -40011."""
 
     VALIDATE_SIGNATURE = -40001
     PARSE_XML = -40002

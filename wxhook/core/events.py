@@ -6,6 +6,8 @@ sent stays in `raw["Event"]`. `WIRE` lists the Event values (any case) a class i
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -115,6 +117,11 @@ class SubscribeScanProductEvent(SubscribeEvent):
         example="scanbarcode|ean13|6901234567892",
     )
 
+    @property
+    def event_key(self) -> str:
+        """EventKey as sent (wechatpy's name): scene|standard|key — 事件 key 值"""
+        return text(self.raw.get("EventKey", ""))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnsubscribeEvent(BaseEvent):
@@ -211,6 +218,11 @@ class _ScanCodeEvent(BaseEvent):
         example="https://example.com/item/42",
     )
 
+    @property
+    def scan_code_info(self) -> XmlDict:
+        """The ScanCodeInfo element as received (wechatpy's name) — 扫描信息"""
+        return mapping(self.raw.get("ScanCodeInfo", {}))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanCodePushEvent(_ScanCodeEvent):
@@ -246,6 +258,11 @@ class _PictureEvent(BaseEvent):
         doc="one {PicMd5Sum} per picture, a list even for one — 图片列表",
         example=[{"PicMd5Sum": "1b5f7c23b5bf75682a53e7b6d163e185"}],
     )
+
+    @property
+    def pictures_info(self) -> XmlDict:
+        """The SendPicsInfo element as received (wechatpy's name): Count and PicList — 图片信息"""
+        return mapping(self.raw.get("SendPicsInfo", {}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,6 +333,11 @@ class LocationSelectEvent(BaseEvent):
     def location(self) -> tuple[float, float]:
         """(latitude, longitude) — 地理位置元组: (纬度, 经度)."""
         return (self.location_x, self.location_y)
+
+    @property
+    def location_info(self) -> XmlDict:
+        """The SendLocationInfo element as received (wechatpy's name) — 发送的位置信息"""
+        return mapping(self.raw.get("SendLocationInfo", {}))
 
 
 # Jobs and notifications ------------------------------------------------------------------
@@ -838,6 +860,11 @@ class UserConsumeCardEvent(_CardEvent):
     )
     outer_str: str = xml("OuterStr", doc="the channel string — 场景值", example=_OUTER_STR)
 
+    @property
+    def staff(self) -> str:
+        """staff_open_id under wechatpy's name: the redeeming staff's OpenID — 核销员"""
+        return self.staff_open_id
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserPayFromPayCellEvent(_CardEvent):
@@ -948,12 +975,22 @@ class CardPayOrderEvent(BaseEvent):
     memo: str = xml("Memo", doc="a note — 备注", example="开通账户奖励")
     receipt_info: str = xml("ReceiptInfo", doc="invoice information — 发票信息", example="")
 
+    @property
+    def description(self) -> str:
+        """desc under wechatpy's name: the order's description — 订单描述"""
+        return self.desc
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitMemberCardUserInfoEvent(_CardEvent):
     """A user submitted the member-card activation form."""
 
     EVENT = "submit_membercard_user_info"
+
+    @property
+    def card_code(self) -> str:
+        """code under wechatpy's name: the member card's code — 卡券 Code 码"""
+        return self.code
 
 
 # Invoices (电子发票) ------------------------------------------------------------------------
@@ -1088,6 +1125,11 @@ class PoiCheckNotifyEvent(BaseEvent):
         "Msg", fallback=(("msg",),), doc="the review's note — 审核备注", example="审核通过"
     )
 
+    @property
+    def message(self) -> str:
+        """msg under wechatpy's name: the review's note — 审核备注"""
+        return self.msg
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WifiConnectedEvent(BaseEvent):
@@ -1175,10 +1217,26 @@ class _DeviceEvent(BaseEvent):
     )
     device_id: str = xml("DeviceID", doc="the device's id — 设备 ID", example="dev_7a4c2e")
     session_id: str = xml("SessionID", doc="the session's id — 会话 ID", example="9394")
-    content: str = xml("Content", doc="data, base64 — 消息内容,BASE64 编码", example="aGVsbG8=")
+    content_base64: str = xml(
+        "Content", doc="the data as sent, base64 — 消息内容,BASE64 编码", example="aGVsbG8="
+    )
     open_id: str = xml(
         "OpenID", doc="the user's OpenID — 用户的 OpenID", example="oX3kT0a7Lq9vBw2ZrYc5NfHd8sEu"
     )
+
+    @property
+    def content_bytes(self) -> bytes:
+        """The data, decoded from base64; b"" when Content is not base64 (raw keeps it)."""
+        try:
+            return base64.b64decode(self.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            return b""
+
+    @property
+    def content(self) -> str:
+        """The data decoded from base64 as UTF-8 text, as wechatpy reads it; bytes that are
+        not UTF-8 read as U+FFFD (content_bytes has them all) — 消息内容"""
+        return self.content_bytes.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -81,33 +81,40 @@ def lookup(raw: Mapping[str, XmlValue], path: tuple[str, ...]) -> XmlValue | Non
     return node  # type: ignore[return-value]
 
 
-# (attribute, paths to try in order, converter) for each XML-backed field of a class.
-_Plan = tuple[tuple[str, tuple[tuple[str, ...], ...], Converter], ...]
+@dataclasses.dataclass(frozen=True, slots=True)
+class XmlField:
+    """Where one attribute is read from: the element paths tried in order, and the converter."""
+
+    name: str
+    paths: tuple[tuple[str, ...], ...]
+    convert: Converter
 
 
 @functools.cache
-def _plan(cls: type) -> _Plan:
+def xml_fields_of(cls: type) -> tuple[XmlField, ...]:
+    """The attributes of a dataclass that are read from XML, in declaration order."""
     return tuple(
-        (f.name, (f.metadata["path"], *f.metadata["fallback"]), f.metadata["convert"])
+        XmlField(f.name, (f.metadata["path"], *f.metadata["fallback"]), f.metadata["convert"])
         for f in dataclasses.fields(cls)
         if f.metadata.get("path")
     )
 
 
 def read_fields(cls: type, raw: Mapping[str, XmlValue]) -> dict[str, Any]:
-    """Keyword arguments for `cls` read from a parsed document via each field's metadata."""
+    """Keyword arguments for `cls` read from a parsed document via each field's metadata.
+
+    An attribute whose elements are all absent is left out, so it takes its default.
+    """
     kwargs: dict[str, Any] = {}
-    get = raw.get
-    for name, paths, convert in _plan(cls):
-        for path in paths:
-            # Most fields are one element of the root: a dict lookup, not a walk.
-            value = get(path[0]) if len(path) == 1 else lookup(raw, path)
+    for field in xml_fields_of(cls):
+        for path in field.paths:
+            value = lookup(raw, path)
             if value is not None:
                 break
         else:
             continue
         try:
-            kwargs[name] = convert(value)
+            kwargs[field.name] = field.convert(value)
         except ParseError as exc:
-            raise ParseError(f"{'/'.join(paths[0])}: {exc.message}") from None
+            raise ParseError(f"{'/'.join(field.paths[0])}: {exc.message}") from None
     return kwargs

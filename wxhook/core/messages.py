@@ -7,13 +7,12 @@ against it reads the same here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
-from .errors import ParseError
-from .fields import decimal, integer, lookup, read_fields, text, xml
+from .fields import decimal, integer, read_fields, xml
 from .xmlcodec import XmlValue
 
 _EMPTY: Mapping[str, XmlValue] = MappingProxyType({})
@@ -60,6 +59,11 @@ class BaseMessage:
         default_factory=lambda: _EMPTY, repr=False, compare=False, hash=False
     )
 
+    @property
+    def time(self) -> int:
+        """create_time under wechatpy's other name for it: when WeChat sent it, Unix seconds."""
+        return self.create_time
+
     def __post_init__(self) -> None:
         for name, source in self.DEFAULTS_FROM:
             if not getattr(self, name):
@@ -67,87 +71,16 @@ class BaseMessage:
 
     @classmethod
     def from_raw(cls, raw: Mapping[str, XmlValue], **overrides: Any) -> Self:
-        """Build from a parsed document; `raw` keeps every field as received."""
-        view = MappingProxyType(raw) if isinstance(raw, dict) else MappingProxyType(dict(raw))
-        try:
-            fast = _BUILDERS[cls]
-        except KeyError:
-            fast = _BUILDERS[cls] = _builder(cls)
-        if fast is not None and (not overrides or overrides.keys() <= fast[1]):
-            try:
-                return fast[0](raw, view, overrides)  # type: ignore[no-any-return]
-            except ParseError:
-                pass  # the keyword path below raises it with the field's path in the message
+        """Build from a parsed document; `raw` keeps every field as received, read-only.
+
+        Each attribute is read from the element its field names (wxhook.core.fields.xml); an
+        element the push lacks leaves the attribute at its default. `overrides` set attributes
+        that are not read from XML (`type` and `event` of an unknown push).
+        """
         kwargs = read_fields(cls, raw)
         kwargs.update(overrides)
+        view = MappingProxyType(raw if isinstance(raw, dict) else dict(raw))
         return cls(raw=view, **kwargs)
-
-
-_Builder = Callable[[Mapping[str, XmlValue], Mapping[str, XmlValue], dict[str, Any]], Any]
-# Per class: the direct constructor and the overrides it takes, or None for the keyword path.
-_BUILDERS: dict[type, tuple[_Builder, frozenset[str]] | None] = {}
-
-
-def _builder(cls: type[BaseMessage]) -> tuple[_Builder, frozenset[str]] | None:
-    """What __init__ and __post_init__ do for a push, as one generated function that fills the
-    slots directly (one object per push: keyword plumbing, frozen __setattr__ and a converter
-    call per field were a third of decoding), the way dataclasses generates __init__. None when
-    the class does something this does not know: its own __post_init__, or a field that is
-    neither read from XML with a default nor one of type, event and raw; from_raw then takes
-    the keyword path."""
-    if cls.__post_init__ is not BaseMessage.__post_init__:
-        return None
-    ns: dict[str, Any] = {"cls": cls, "new": object.__new__, "isinstance": isinstance}
-    lines = ["def build(raw, view, overrides):", "    get = raw.get", "    obj = new(cls)"]
-    extra = {name for name, _ in cls.DEFAULTS_FROM} | {"raw"}
-    for i, f in enumerate(dataclasses.fields(cls)):
-        descriptor = getattr(cls, f.name, None)
-        if type(descriptor).__name__ != "member_descriptor":
-            return None
-        ns[f"set{i}"] = descriptor.__set__  # type: ignore[union-attr]
-        meta = f.metadata
-        if not meta.get("path"):
-            if f.name not in extra:
-                return None
-            if f.name == "raw":
-                lines.append(f"    set{i}(obj, view)")
-            else:
-                ns[f"default{i}"] = getattr(cls, dict(cls.DEFAULTS_FROM)[f.name])
-                lines.append(f"    set{i}(obj, overrides.get({f.name!r}) or default{i})")
-            continue
-        paths = (meta["path"], *meta["fallback"])
-        if f.default_factory is not dataclasses.MISSING:
-            ns[f"factory{i}"] = f.default_factory
-            missing = f"factory{i}()"
-        elif f.default is not dataclasses.MISSING:
-            ns[f"default{i}"] = f.default
-            missing = f"default{i}"
-        else:
-            return None
-        ns[f"convert{i}"] = meta["convert"]
-        if len(paths) == 1 and len(paths[0]) == 1 and meta["convert"] is text and f.default == "":
-            # Most fields: the text of one element, "" when absent or nested.
-            lines.append(f"    v = get({paths[0][0]!r})")
-            lines.append(f"    set{i}(obj, v if isinstance(v, str) else '')")
-            continue
-        convert = f"convert{i}(v)"
-        if meta["convert"] is integer:
-            # int() takes every string of decimal digits; the converter handles the rest.
-            convert = f"(int(v) if type(v) is str and v.isdecimal() else {convert})"
-        for k, path in enumerate(paths):
-            indent = "    " * (k + 1)
-            if len(path) == 1:
-                lines.append(f"{indent}v = get({path[0]!r})")
-            else:
-                ns[f"path{i}_{k}"] = path
-                lines.append(f"{indent}v = lookup(raw, path{i}_{k})")
-            lines.append(f"{indent}if v is None:")
-        lines[-1] = lines[-1].replace("if v is None:", "")  # the last path: nothing to fall to
-        lines.append(f"    set{i}(obj, {missing} if v is None else {convert})")
-    lines.append("    return obj")
-    ns["lookup"] = lookup
-    exec("\n".join(line for line in lines if line.strip()), ns)  # noqa: S102 - our own source
-    return ns["build"], frozenset(name for name, _ in cls.DEFAULTS_FROM)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

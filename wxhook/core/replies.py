@@ -1,4 +1,5 @@
-"""Passive replies (PROTOCOL.md 5): frozen objects that render to always-well-formed XML."""
+"""Passive replies (the body of the answer to a push): frozen objects rendering to XML that
+always parses, addressed back to the push's sender."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def as_reply(value: object) -> Reply | None:
 def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -> bytes:
     """The reply's plaintext XML addressed back to the message's sender; b"" for no reply."""
     if type(reply) is str or type(reply) is TextReply:
-        # The most common reply, without a Reply object or a fields mapping in between.
+        # Text, as a str or a TextReply: Content only, and an empty one is no reply at all.
         content = reply if isinstance(reply, str) else reply.content
         if not content.isprintable():
             content = clean_text(content)
@@ -194,7 +195,7 @@ def render_reply(reply: Reply | str | None, message: BaseMessage, *, now: int) -
         if body is None:
             return b""
         msg_type, inner = cdata(resolved.MSG_TYPE), render_fields(body)
-    # What render_document({header..., **body}) gives, without building the merged mapping.
+    # Every passive reply goes back to the push's sender (ToUserName) from the account.
     return (
         f"<xml><ToUserName>{cdata(message.source)}</ToUserName>"
         f"<FromUserName>{cdata(message.target)}</FromUserName>"

@@ -131,27 +131,8 @@ class Decoded:
     keys: AccountKeys | None = None
 
 
-_PUT_MESSAGE, _PUT_ENCRYPTED, _PUT_TIMESTAMP, _PUT_NONCE, _PUT_KEYS = (
-    getattr(Decoded, field).__set__
-    for field in ("message", "encrypted", "timestamp", "nonce", "keys")
-)
-
-
-def _decoded(
-    message: BaseMessage, encrypted: bool, timestamp: str, nonce: str, keys: AccountKeys
-) -> Decoded:
-    """Decoded(...) at about half the cost: the slots filled directly, not through the frozen
-    dataclass's __init__ (this is on every push's path)."""
-    decoded = object.__new__(Decoded)
-    _PUT_MESSAGE(decoded, message)
-    _PUT_ENCRYPTED(decoded, encrypted)
-    _PUT_TIMESTAMP(decoded, timestamp)
-    _PUT_NONCE(decoded, nonce)
-    _PUT_KEYS(decoded, keys)
-    return decoded
-
-
-def _q(query: Mapping[str, str], name: str) -> str:
+def _query_param(query: Mapping[str, str], name: str) -> str:
+    """A query parameter's value, "" when absent."""
     return query.get(name, "") or ""
 
 
@@ -159,7 +140,11 @@ def _signed_by(
     keys: AccountKeys, query: Mapping[str, str], now: float | None
 ) -> tuple[AccountKeys, ...]:
     """The candidate keys whose token signed the query; SignatureError if none did."""
-    timestamp, nonce, signature = _q(query, "timestamp"), _q(query, "nonce"), _q(query, "signature")
+    timestamp, nonce, signature = (
+        _query_param(query, "timestamp"),
+        _query_param(query, "nonce"),
+        _query_param(query, "signature"),
+    )
     candidates = keys.candidates(time.time() if now is None else now)
     signed = tuple(k for k in candidates if _signature_ok(k.token, timestamp, nonce, signature))
     if not signed:
@@ -178,7 +163,7 @@ def _signature_ok(token: str, timestamp: str, nonce: str, signature: str) -> boo
 def verify_url(keys: AccountKeys, query: Mapping[str, str], *, now: float | None = None) -> str:
     """GET verification: the echostr to answer verbatim, or SignatureError."""
     _signed_by(keys, query, now)
-    return _q(query, "echostr")
+    return _query_param(query, "echostr")
 
 
 def check_fresh(timestamp: str, *, now: float, max_skew: float) -> None:
@@ -201,9 +186,9 @@ def _decrypt(
 ) -> tuple[AccountKeys, XmlDict]:
     """The first signed candidate whose token and key open the Encrypt text."""
     timestamp, nonce, msg_signature = (
-        _q(query, "timestamp"),
-        _q(query, "nonce"),
-        _q(query, "msg_signature"),
+        _query_param(query, "timestamp"),
+        _query_param(query, "nonce"),
+        _query_param(query, "msg_signature"),
     )
     first: ProtocolError | None = None
     for k in signed:
@@ -242,16 +227,15 @@ def decode(
     During a key rotation, the previous keys are tried after the current ones.
     """
     now = time.time() if now is None else now
-    get = query.get
-    timestamp, nonce = get("timestamp") or "", get("nonce") or ""
+    timestamp, nonce = _query_param(query, "timestamp"), _query_param(query, "nonce")
     if keys.previous is None:  # no key rotation under way: one token to check
-        check_signature(keys.token, timestamp, nonce, get("signature") or "")
+        check_signature(keys.token, timestamp, nonce, _query_param(query, "signature"))
         signed: tuple[AccountKeys, ...] = (keys,)
     else:
         signed = _signed_by(keys, query, now)
     if max_skew > 0:
         check_fresh(timestamp, now=now, max_skew=max_skew)
-    encrypted = (get("encrypt_type") or "").lower() == "aes"
+    encrypted = _query_param(query, "encrypt_type").lower() == "aes"
     document = parse_xml(body, max_bytes=max_bytes)
     used = signed[0]
     if encrypted:
@@ -284,7 +268,13 @@ def decode(
             f"push addressed to {_addressee(document)!r}, not to this account ({keys.original_id})",
             hint="check original_id, or which account's URL this is",
         )
-    return _decoded(parse_message(document), encrypted, timestamp, nonce, used)
+    return Decoded(
+        message=parse_message(document),
+        encrypted=encrypted,
+        timestamp=timestamp,
+        nonce=nonce,
+        keys=used,
+    )
 
 
 def seal(keys: AccountKeys, plaintext: bytes, request: Decoded, *, now: int) -> bytes:
@@ -297,9 +287,9 @@ def seal(keys: AccountKeys, plaintext: bytes, request: Decoded, *, now: int) -> 
     encrypt = keys.crypto.encrypt(plaintext)
     timestamp = str(now)
     signature = compute_signature(keys.token, timestamp, request.nonce, encrypt)
-    # What render_document gives for the four fields, without a mapping in between: the base64
-    # and hex texts need no cleaning; the nonce, echoed from the request's query as in the
-    # official example, goes through cdata().
+    # The envelope WeChat takes: Encrypt, MsgSignature, TimeStamp, Nonce. The base64 and hex
+    # texts hold nothing CDATA must escape; the nonce, echoed from the request's query as in
+    # the official example, goes through cdata().
     return (
         f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
         f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
@@ -313,7 +303,7 @@ def encode(keys: AccountKeys, reply: Reply | str | None, request: Decoded, *, no
 
 
 def dedup_key(message: BaseMessage, account: str = "") -> str:
-    """The key WeChat's retries of one push share (DESIGN.md, pipeline step 5).
+    """The key WeChat's retries of one push share: a retry is the same push, sent again.
 
     MsgId identifies a message (with its sender, since bare MsgIds have collided); events use
     FromUserName + CreateTime, the documented floor, plus the fields that keep two different

@@ -9,7 +9,10 @@ from .errors import SignatureError
 
 
 def compute_signature(*parts: str) -> str:
-    """Lower-case hex SHA-1 of the parts sorted and concatenated (PROTOCOL.md 1.2 and 2.8)."""
+    """Lower-case hex SHA-1 of the parts sorted as strings and concatenated.
+
+    `signature` covers (token, timestamp, nonce); `msg_signature` adds the Encrypt text.
+    """
     return hashlib.sha1("".join(sorted(parts)).encode(), usedforsecurity=False).hexdigest()
 
 

@@ -145,7 +145,7 @@ def parse_xml(body: bytes, *, max_bytes: int = MAX_BYTES) -> XmlDict:
 
 
 def cdata(text: str) -> str:
-    """Wrap text in CDATA; a `]]>` inside is split across two sections (PROTOCOL.md 5)."""
+    """Wrap text in CDATA; a `]]>` inside, which would end the section, is split across two."""
     if text.isprintable() and "]]>" not in text:  # ids, names, one-line text: as they are
         return "<![CDATA[" + text + "]]>"
     return "<![CDATA[" + clean_text(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
