@@ -552,6 +552,7 @@ def server(image: Image, tmp_path: Path) -> Iterator[Server]:
     config = deploy_config()
     port = free_port()
     config["server"].update(host="127.0.0.1", port=port)
+    config["ops"].update(host="127.0.0.1", port=free_port())  # its own, on loopback only
     config["store"]["url"] = "memory://"
     config_file = tmp_path / "config.toml"
     config_file.write_text(to_toml(config), encoding="utf-8")

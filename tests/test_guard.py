@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wxhook import Router, TextMessage
 from wxhook.core import parse_message, parse_xml
-from wxhook.dispatcher import URL_REUSE_LOG_INTERVAL, Dispatcher
+from wxhook.dispatcher import Dispatcher
+from wxhook.logs import FloodGate
 from wxhook.metrics import Metrics
 from wxhook.simulator import message, open_reply, push
 from wxhook.stores import NonceGuard, Store, StoreUnavailable
@@ -150,22 +151,28 @@ class Clock:
         return self.now
 
 
-async def test_reused_urls_are_logged_at_most_once_a_second_and_all_counted(caplog):
+async def test_reused_urls_are_all_counted_and_their_lines_gated(caplog):
     calls: list[str] = []
     clock = Clock()
     metrics = Metrics()
-    d = Dispatcher(counting_router(calls), memory_store(), metrics=metrics, clock=clock)
+    gate = FloodGate(logging.getLogger("test.flood"), rate=1.0, burst=2, clock=clock)
+    d = Dispatcher(
+        counting_router(calls), memory_store(), metrics=metrics, clock=clock, log_gate=gate
+    )
     await d.dispatch("acct", text("0"), guard=guard("url", "body0"))
-    for i in range(1, 6):  # five more bodies on one URL within a second
+    for i in range(1, 6):  # five more bodies on one URL within half a second
         await d.dispatch("acct", text(str(i)), guard=guard("url", f"body{i}"))
         clock.now += 0.1
-    clock.now += URL_REUSE_LOG_INTERVAL
+    clock.now += 1.0  # one more line's worth of the gate's rate
     await d.dispatch("acct", text("6"), guard=guard("url", "body6"))
-    assert calls == [str(i) for i in range(7)]
-    assert metrics.url_reuse.labels("acct")._value.get() == 6
+    assert calls == [str(i) for i in range(7)]  # every push handled
+    assert metrics.url_reuse.labels("acct")._value.get() == 6  # every reuse counted
     lines = [r.getMessage() for r in caplog.records if "signed URL came again" in r.getMessage()]
-    assert len(lines) == 2, lines
-    assert "more since" not in lines[0] and "4 more since the last such line" in lines[1]
+    assert len(lines) == 3, lines  # two at once, then one a second
+    clock.now += gate.summary_every
+    gate.summarise()
+    summary = [r.getMessage() for r in caplog.records if "suppressed" in r.getMessage()]
+    assert len(summary) == 1 and summary[0].startswith("suppressed 3 log lines of kind url_reuse")
 
 
 class FlakyDedup(MemoryDedup):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .core import BaseMessage
-from .dispatch.claims import URL_REUSE_LOG_INTERVAL, Claims, StoreOutage
+from .dispatch.claims import Claims, StoreOutage
 from .dispatch.handlers import HandlerReply
 from .dispatch.late import LateReplies
 from .dispatch.observer import MetricsObserver
@@ -24,6 +24,7 @@ from .dispatch.pipeline import Outcome, Pipeline
 from .dispatch.records import FailureRecords
 from .dispatch.replay import Replayed, Replayer
 from .dispatch.supervisor import Supervisor
+from .logs import FloodGate, client_errors
 from .metrics import Metrics
 from .router import Router, State
 from .stores import NonceGuard, Store
@@ -51,6 +52,7 @@ class Dispatcher:
         late_replies: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        log_gate: FloodGate = client_errors,
     ) -> None:
         self.router = router
         self.store = store
@@ -59,7 +61,7 @@ class Dispatcher:
         self.api = api
         observer = MetricsObserver(metrics)
         outage = StoreOutage(observer)
-        self.claims = Claims(store.dedup, outage, observer, clock=clock)
+        self.claims = Claims(store.dedup, outage, observer, clock=clock, log_gate=log_gate)
         self.records = FailureRecords(store.failures, router, outage, observer, wall=wall)
         self.supervisor = Supervisor(
             self.records,
@@ -169,7 +171,6 @@ class Dispatcher:
 
 
 __all__ = [
-    "URL_REUSE_LOG_INTERVAL",
     "Dispatcher",
     "HandlerReply",
     "Outcome",

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ..core import ReplayError
+from ..logs import FloodGate, client_errors
 from ..stores import DedupStore, Existing, NonceGuard, StoreUnavailable
 from .ports import PushObserver, StoreObserver
 
 log = logging.getLogger("wxhook.dispatch")
 T = TypeVar("T")
-
-# At most one line per this many seconds about signed URLs reused with another body: anyone who
-# captured one signed plain-mode URL can send it again with any body, as often as they like.
-URL_REUSE_LOG_INTERVAL = 1.0
 
 
 class StoreOutage:
@@ -71,13 +67,15 @@ class Claims:
         observer: PushObserver,
         *,
         clock: Callable[[], float],
+        log_gate: FloodGate = client_errors,
     ) -> None:
         self.dedup = dedup
         self.outage = outage
         self._observer = observer
         self._clock = clock
-        self._reuse_logged_at = -math.inf  # when a reused URL was last logged (monotonic)
-        self._reuse_unlogged = 0  # reused URLs counted but not logged since then
+        # Anyone who captured one signed plain-mode URL can send it again with any body, as
+        # often as they like: the lines about it go through the flood gate; the metric counts all.
+        self._log_gate = log_gate
 
     async def claim(
         self, account: str, key: str, ttl: int, guard: NonceGuard | None, deadline_at: float
@@ -119,18 +117,13 @@ class Claims:
         self._observer.url_reused(account)
         if guard.refuse:
             raise ReplayError()
-        now = self._clock()
-        if now - self._reuse_logged_at < URL_REUSE_LOG_INTERVAL:
-            self._reuse_unlogged += 1
-            return
-        more, self._reuse_logged_at, self._reuse_unlogged = self._reuse_unlogged, now, 0
-        log.warning(
-            "account %s: a signed URL came again with another body, handled as a new push "
-            "(a forgery, or two pushes with one timestamp and nonce: plain mode cannot tell; "
-            "safe mode can)%s",
-            account,
-            f"; {more} more since the last such line" if more else "",
-        )
+        if self._log_gate.allow("url_reuse"):
+            log.warning(
+                "account %s: a signed URL came again with another body, handled as a new push "
+                "(a forgery, or two pushes with one timestamp and nonce: plain mode cannot tell; "
+                "safe mode can)",
+                account,
+            )
 
     async def duplicate_reply(
         self, account: str, key: str, existing: Existing, deadline_at: float
