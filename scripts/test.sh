@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
-# Install what the tests need, make sure a Redis server answers, then run every check and test.
+# Install what the tests need, make sure a Redis server answers, then run every check and every
+# tier of tests: unit (no Redis, no subprocess), integration (a real Redis), system (processes:
+# wxhook serve, the CLI, redis-server clusters, the image's pip steps, the docs build). Then the
+# whole suite again under the Python of the Docker image (3.12), when one is on the machine.
+#
+#   bash scripts/test.sh                  # everything
+#   bash scripts/test.sh tests/unit       # pytest arguments: only these, on this Python
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,9 +29,9 @@ except OSError:
     sys.exit(1)
 PY
 }
-# The topology tests (tests/test_topologies.py) start their own redis-server processes (Sentinel
-# too, as `redis-server --sentinel`) and build a cluster with redis-cli: both binaries are needed
-# even when a Redis already answers. Debian's redis-server package brings redis-cli along.
+# The topology tests start their own redis-server processes (Sentinel too, as `redis-server
+# --sentinel`) and build a cluster with redis-cli: both binaries are needed even when a Redis
+# already answers. Debian's redis-server package brings redis-cli along.
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
   echo "redis-server or redis-cli is missing: installing them with apt-get" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -41,34 +47,38 @@ if ! redis_answers; then
 fi
 export WXHOOK_TEST_REDIS_URL=${WXHOOK_TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/15}
 
-# 3. Lint, types, tests.
+# 3. Lint and types.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy --strict wxhook
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 
-# 4. Python 3.12 or newer starts tasks eagerly (wxhook/loop.py): handlers and the HTTP layer
-#    then take other paths, which the Docker image (Python 3.12) runs. When such an interpreter
-#    is on the machine (PYTHON_EAGER, or python3.13 / python3.12, pyenv's included), the tests
-#    of those parts run under it too, in .venv-eager.
-if [ $# -eq 0 ]; then
-  EAGER=${PYTHON_EAGER:-}
-  for candidate in python3.13 python3.12 /root/.pyenv/versions/3.13.*/bin/python3 \
-                   /root/.pyenv/versions/3.12.*/bin/python3; do
-    [ -n "$EAGER" ] && break
-    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
-      EAGER=$candidate
-    fi
-  done
-  if [ -n "$EAGER" ]; then
-    [ -x .venv-eager/bin/python ] || "$EAGER" -m venv .venv-eager
-    .venv-eager/bin/python -m pip install --quiet --upgrade pip
-    .venv-eager/bin/python -m pip install --quiet -e '.[test]'
-    echo "eager tasks: the embedding, server, dispatcher, process and security tests on $(.venv-eager/bin/python -V)"
-    .venv-eager/bin/python -m pytest -q -p no:cacheprovider \
-      tests/test_embed.py tests/test_server.py tests/test_dispatcher.py tests/test_process.py tests/test_security.py \
-      tests/test_hostile_http.py
-  else
-    echo "no Python >= 3.12 found: the eager-task paths were not tested (set PYTHON_EAGER)" >&2
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+fi
+
+# 4. The tiers. The unit tier runs with the Redis URL pointing at a closed port: it must not
+#    need one (a test that asked for Redis would fail there, not skip).
+echo "unit tests (no Redis, no subprocess)"
+WXHOOK_TEST_REDIS_URL=redis://127.0.0.1:1/15 .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
+echo "integration and system tests, and the examples' tests"
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/integration tests/system examples
+
+# 5. The Docker image runs Python 3.12, which starts tasks eagerly (wxhook/loop.py): handlers
+#    and the HTTP layer then take other paths. The whole suite runs under it too when a 3.12 is
+#    on the machine (PYTHON_IMAGE, python3.12, or pyenv's).
+IMAGE_PYTHON=${PYTHON_IMAGE:-}
+for candidate in python3.12 /root/.pyenv/versions/3.12.*/bin/python3; do
+  [ -n "$IMAGE_PYTHON" ] && break
+  if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then
+    IMAGE_PYTHON=$candidate
   fi
+done
+if [ -n "$IMAGE_PYTHON" ]; then
+  [ -x .venv-image/bin/python ] || "$IMAGE_PYTHON" -m venv .venv-image
+  .venv-image/bin/python -m pip install --quiet --upgrade pip
+  .venv-image/bin/python -m pip install --quiet -e '.[test]'
+  echo "the whole suite again on $(.venv-image/bin/python -V), the Docker image's Python"
+  .venv-image/bin/python -m pytest -q -p no:cacheprovider tests examples
+else
+  echo "no Python 3.12 found: the suite did not run on the Docker image's Python (set PYTHON_IMAGE)" >&2
 fi

@@ -14,7 +14,7 @@ VECTORS_FILE = ROOT / "vectors.json"
 
 
 def load_vectors() -> dict[str, Any]:
-    """The official signature and AES vectors (copied from shared/protocol/vectors.json)."""
+    """The official signature and AES test vectors (tests/vectors.json)."""
     return json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
 
 

@@ -12,7 +12,7 @@ from wxhook.core.fields import read_fields
 from wxhook.core.messages import BaseMessage, TextMessage, UnknownMessage
 from wxhook.core.registry import message_class
 
-SAMPLES = sorted((Path(__file__).parent / "samples").glob("*.xml"))
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.xml"))
 
 
 def through_init(raw):

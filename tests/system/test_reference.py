@@ -14,7 +14,7 @@ import wxhook.core as core
 from wxhook.catalogue import TYPES, xml_fields
 from wxhook.reference import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "reference.md"
 
 

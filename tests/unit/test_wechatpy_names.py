@@ -41,7 +41,7 @@ import wechatpy
 from wxhook.catalogue import TYPES
 from wxhook.core import BaseMessage, parse_message, parse_xml
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 TEXT_IN_WECHATPY = frozenset({"location_x", "location_y", "scale", "location", "outer_id"})
 NUMBER_IN_WECHATPY = frozenset(

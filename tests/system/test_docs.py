@@ -14,7 +14,7 @@ from wxhook.cli import build_parser
 from wxhook.config import AccountConfig, Config
 from wxhook.plugins import load_plugins
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = ROOT / "docs"
 CONFIGURATION = (DOCS / "configuration.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import wxhook
 
-SAMPLE = Path(__file__).parent / "samples" / "text.xml"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "text.xml"
 
 
 def test_the_distribution_requires_defusedxml_and_no_second_http_server():

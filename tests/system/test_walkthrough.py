@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GUIDE = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
 
 

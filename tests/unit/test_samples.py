@@ -19,7 +19,7 @@ from wxhook.core import messages as m
 from wxhook.core.messages import MESSAGE_CLASSES
 from wxhook.core.registry import EVENT_CLASSES
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 GH = "gh_3c8a71f0b2d4"
 USER = "oX3kT0a7Lq9vBw2ZrYc5NfHd8sEu"

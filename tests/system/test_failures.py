@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from wxhook.config import StoreConfig, parse_config
 from wxhook.plugins import load_plugins
 from wxhook.server import STORE, create_app
 from wxhook.simulator import message
-from wxhook.stores import StoreUnavailable
+from wxhook.stores import StoreUnavailable, open_store
 from wxhook.stores.redis import redis_store
 
 PLUGIN = """
@@ -233,3 +234,30 @@ def test_failures_command_says_when_redis_is_unreachable(tmp_path: Path):
     assert result.returncode == 1
     assert result.stderr.startswith("wxhook: the store is unreachable")
     assert "Traceback" not in result.stderr
+
+
+def test_failures_command_prints_records(tmp_path: Path, redis_url: str):
+    marker = uuid.uuid4().hex
+
+    async def record() -> None:
+        s = open_store(StoreConfig(url=redis_url))
+        await s.failures.record(
+            {"handler": "h", "error": "E: x", "traceback": "tb", "marker": marker}
+        )
+        await s.close()
+
+    asyncio.run(record())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[store]\nurl = "{redis_url}"\n[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "wxhook", "failures", "--config", str(cfg), "--limit", "50"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    mine = [r for r in rows if r.get("marker") == marker]
+    assert mine and mine[0]["error"] == "E: x" and "traceback" not in mine[0]

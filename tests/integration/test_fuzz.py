@@ -27,7 +27,7 @@ from wxhook import BaseMessage, Router
 from wxhook.server import create_app
 from wxhook.simulator import push
 
-SAMPLES = sorted((Path(__file__).parent / "samples").glob("*.xml"))
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.xml"))
 C0 = bytes(c for c in range(32) if c not in (9, 10, 13))
 ALLOWED = {200, 400, 403, 404, 405, 408, 413}
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -74,33 +70,6 @@ async def test_redis_without_set_get_falls_back(redis_url):
     await s.dedup.complete(k, b"r", 60)
     assert await s.dedup.claim(k, 60) == Existing(done=True, reply=b"r")
     await s.close()
-
-
-def test_failures_command_prints_records(tmp_path: Path, redis_url: str):
-    marker = uuid.uuid4().hex
-
-    async def record() -> None:
-        s = open_store(StoreConfig(url=redis_url))
-        await s.failures.record(
-            {"handler": "h", "error": "E: x", "traceback": "tb", "marker": marker}
-        )
-        await s.close()
-
-    asyncio.run(record())
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(
-        f'[store]\nurl = "{redis_url}"\n[[accounts]]\nname = "m"\npath = "/w"\ntoken = "t"\n'
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "wxhook", "failures", "--config", str(cfg), "--limit", "50"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
-    mine = [r for r in rows if r.get("marker") == marker]
-    assert mine and mine[0]["error"] == "E: x" and "traceback" not in mine[0]
 
 
 async def test_a_transient_redis_error_does_not_switch_off_set_nx_get(own_redis):

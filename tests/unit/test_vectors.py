@@ -162,12 +162,3 @@ def test_v1_compatible_body_decodes_to_the_encrypted_document_only():
     assert decoded.message.content == "abcdteT"
     assert decoded.message.source == "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
     assert decoded.message.id == 6054768590064713728
-
-
-def test_vectors_file_is_the_shared_one():
-    # tests/vectors.json is a copy so the suite runs from a clone alone; keep it identical.
-    from pathlib import Path
-
-    shared = Path(__file__).resolve().parents[2] / "shared" / "protocol" / "vectors.json"
-    if shared.exists():
-        assert shared.read_bytes() == (Path(__file__).parent / "vectors.json").read_bytes()

@@ -14,7 +14,7 @@ from wxhook.config import load_config
 from wxhook.core import AccountKeys
 from wxhook.simulator import message, open_reply, push, verification
 
-EMBEDDING_DOC = (Path(__file__).resolve().parents[1] / "docs" / "embedding.md").read_text()
+EMBEDDING_DOC = (Path(__file__).resolve().parents[2] / "docs" / "embedding.md").read_text()
 TOKEN = "embed-token"
 APPID = "wx2c2769f8efd9abc2"
 KEYS = AccountKeys.create(token=TOKEN, app_id=APPID, encoding_aes_key=KEY, mode="safe")

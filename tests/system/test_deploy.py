@@ -32,7 +32,7 @@ import yaml
 
 from wxhook.config import SECRET_FIELDS, ConfigError, env_name, load_config
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "Dockerfile"
 DOCKERIGNORE = PROJECT / ".dockerignore"
 COMPOSE = PROJECT / "docker-compose.yml"
