@@ -8,18 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import wxhook
 
 PACKAGE = Path(wxhook.__file__).parent
-
-
-@pytest.mark.parametrize("folder", ["cli", "config"])
-def test_no_module_of_the_command_or_the_config_passes_400_lines(folder: str):
-    sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / folder).glob("*.py")}
-    assert len(sizes) > 2  # split by what each part does, not one module
-    assert {name: n for name, n in sizes.items() if n > 400} == {}
 
 
 def test_the_console_script_is_wxhook_cli_main():

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 from typing import Any
 
-import wxhook
 from wxhook import Router
 from wxhook.core import parse_message, parse_xml
 from wxhook.dispatcher import Dispatcher
@@ -114,15 +112,3 @@ async def test_a_failure_goes_to_the_log_it_is_given_and_replays_through_public_
     assert result.ok and result.handlers == (record["handler"],)
     assert seen == ["hi", "hi"]
     assert sender.calls == [("send", "a", "u", "second time")]  # no request left to answer
-
-
-def test_no_module_of_the_dispatcher_the_stores_or_the_api_client_passes_400_lines():
-    root = Path(wxhook.__file__).parent
-    files = [
-        root / "dispatcher.py",
-        root / "api.py",
-        *(root / "dispatch").glob("*.py"),
-        *(root / "stores").glob("*.py"),
-    ]
-    sizes = {str(f.relative_to(root)): len(f.read_text().splitlines()) for f in files}
-    assert len(sizes) > 12 and max(sizes.values()) <= 400, sizes
