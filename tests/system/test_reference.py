@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_catalogue import CATALOGUE
+from seed import CATALOGUE
 
 import wxhook.core as core
 from wxhook.catalogue import TYPES, xml_fields
