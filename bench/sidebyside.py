@@ -53,7 +53,11 @@ NAMES = {
     "lowlevel": "bare aiohttp web.Server (low-level)",
     "wechatpy": "wechatpy + aiohttp + Redis",
     "wxhook": "wxhook + Redis",
+    "wxhook-memory": "wxhook, memory store (no Redis)",
 }
+# Loaded in the same rounds with --also, outside the ratios: wxhook with its in-process store,
+# so that the CPU the Redis work costs per push shows as a difference measured in one run.
+EXTRA = ("wxhook-memory",)
 MODES = ("plain", "safe")
 RESULTS = HERE / "results"
 
@@ -159,7 +163,7 @@ class Bench:
 
     # Servers ----------------------------------------------------------------------------
 
-    def wxhook_config(self, mode: str, port: int) -> Path:
+    def wxhook_config(self, mode: str, port: int, store: str = "redis") -> Path:
         account = {
             "name": "bench",
             "path": "/wechat",
@@ -180,7 +184,8 @@ class Bench:
             # The pools are built once per run; a run takes longer than the default 5 minutes.
             "timestamp_tolerance = 3600",
             "[store]",
-            f'url = "{self.redis_url}"',
+            # memory:// (--wxhook-store memory): what the Redis work costs, by difference.
+            f'url = "{self.redis_url if store == "redis" else "memory://"}"',
             "dedup_ttl = 3600",  # not shorter than the timestamp window
             "[log]",
             f'level = "{self.args.log_level}"',
@@ -189,7 +194,7 @@ class Bench:
             "[[accounts]]",
             *(f"{k} = {json.dumps(v)}" for k, v in account.items()),
         ]
-        path = self.workdir / f"wxhook-{mode}.toml"
+        path = self.workdir / f"wxhook-{mode}-{store}.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -202,7 +207,8 @@ class Bench:
         if server == "wechatpy":
             script = str(HERE / "servers/wechatpy_server.py")
             return [PY, script, str(port), mode, self.redis_url, loop]
-        config = str(self.wxhook_config(mode, port))
+        store = "memory" if server == "wxhook-memory" else self.args.wxhook_store
+        config = str(self.wxhook_config(mode, port, store))
         return [PY, str(HERE / "servers/wxhook_server.py"), config, loop]
 
     @contextlib.contextmanager
@@ -211,7 +217,7 @@ class Bench:
         port = free_port()
         log = (self.workdir / f"{server}-{mode}.log").open("wb")
         env = dict(os.environ)
-        if server == "wxhook" and self.args.wxhook_path is not None:
+        if server.startswith("wxhook") and self.args.wxhook_path is not None:
             env["PYTHONPATH"] = str(self.args.wxhook_path.resolve())
         proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CORE, *self.command(server, mode, port)],
@@ -365,8 +371,10 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for mode in MODES:
         row: dict[str, Any] = {}
-        for server in SERVERS:
+        for server in (*SERVERS, *EXTRA):
             mine = [r for r in runs if r.server == server and r.mode == mode]
+            if not mine:
+                continue
             row[server] = {
                 "rps": statistics.median(r.rps for r in mine),
                 "p50_ms": statistics.median(r.p50_ms for r in mine),
@@ -387,6 +395,11 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
             "cpu bare/wxhook": b["cpu_us_per_request"] / w["cpu_us_per_request"],
             "p99 limit ms (1.5 x bare + 5)": 1.5 * b["p99_ms"] + 5,
         }
+        if "wxhook-memory" in row:
+            # The Redis work per push, as the server does it: the CPU it adds to wxhook.
+            row["ratios"]["cpu us redis per push"] = (
+                w["cpu_us_per_request"] - row["wxhook-memory"]["cpu_us_per_request"]
+            )
         table[mode] = row
     return table
 
@@ -397,7 +410,7 @@ def print_table(table: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for mode in MODES:
-        for server in SERVERS:
+        for server in (s for s in (*SERVERS, *EXTRA) if s in table[mode]):
             r = table[mode][server]
             lines.append(
                 f"| {mode} | {NAMES[server]} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
@@ -420,6 +433,10 @@ def print_table(table: dict[str, Any]) -> str:
             f"{p99:.1f} ms {'<=' if p99 <= limit else '>'} {limit:.1f} ms | "
             f"{ratios['lowlevel/bare']:.2f} | {ratios['cpu us bare - lowlevel']:.1f} |"
         )
+    for mode in MODES:
+        redis = table[mode]["ratios"].get("cpu us redis per push")
+        if redis is not None:
+            lines.append(f"\n{mode}: the Redis work costs wxhook {redis:.0f} CPU µs per push")
     text = "\n".join(lines)
     print(text)
     return text
@@ -493,6 +510,12 @@ def main() -> None:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--log-level", default="INFO", help="wxhook's log.level")
     parser.add_argument(
+        "--wxhook-store",
+        choices=("redis", "memory"),
+        default="redis",
+        help="wxhook's dedup store (memory: the Redis work's share, by difference)",
+    )
+    parser.add_argument(
         "--profile", nargs="*", default=[], choices=SERVERS, help="py-spy these servers"
     )
     parser.add_argument(
@@ -503,6 +526,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--only", nargs="*", default=[], choices=SERVERS, help="load only these (no ratios)"
+    )
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        choices=EXTRA,
+        help="load these too, in the same rounds (rows of their own, outside the ratios)",
     )
     parser.add_argument("--smoke", action="store_true", help="only start each server and check")
     parser.add_argument("--soak", type=int, default=0, help="wxhook RSS over N pushes per mode")
@@ -539,7 +569,7 @@ def main() -> None:
             for r in range(args.rounds):  # interleaved, so machine noise hits every case alike
                 print(f"round {r + 1}/{args.rounds}", flush=True)
                 for mode in MODES:
-                    for server in args.only or SERVERS:
+                    for server in [*(args.only or SERVERS), *args.also]:
                         runs.append(bench.measure(server, mode, pools))
             complete = bool(runs) and not args.only
             table = summarise(runs) if complete else {}
