@@ -516,7 +516,7 @@ def main() -> None:
         help="wxhook's dedup store (memory: the Redis work's share, by difference)",
     )
     parser.add_argument(
-        "--profile", nargs="*", default=[], choices=SERVERS, help="py-spy these servers"
+        "--profile", nargs="*", default=[], choices=SERVERS + EXTRA, help="py-spy these servers"
     )
     parser.add_argument(
         "--wxhook-path",

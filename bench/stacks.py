@@ -34,7 +34,7 @@ def frames(stack: str) -> list[str]:
 # Response that aiohttp builds for our handler is aiohttp's, the expat reader under parse_xml is
 # the XML parse. Frames of no category (asyncio's loop, selectors) go to the next one up.
 CATEGORIES = [
-    ("Redis: redis-py pipeline, hiredis, wxhook/stores", ("redis/", "hiredis", "wxhook/stores/")),
+    ("store: redis-py pipeline, hiredis, wxhook/stores", ("redis/", "hiredis", "wxhook/stores/")),
     ("logging: access line", ("logging/", "wxhook/logs.py")),
     ("metrics: prometheus-client", ("prometheus_client/", "wxhook/metrics.py")),
     ("core: XML parse (defusedxml, expat)", ("wxhook/core/xmlcodec.py", "defusedxml/", "xml/")),
