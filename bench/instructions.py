@@ -105,12 +105,16 @@ def main() -> None:
     parser.add_argument("--servers", nargs="*", choices=SERVERS, default=list(SERVERS))
     parser.add_argument("--modes", nargs="*", choices=MODES, default=list(MODES))
     parser.add_argument("--wxhook-path", type=Path, default=None)
+    parser.add_argument(
+        "--log-level", default="info", help="wxhook's log.level (warning: no access line)"
+    )
+    parser.add_argument("--wxhook-store", choices=("redis", "memory"), default="redis")
     parser.add_argument("--out", type=Path, default=RESULTS / "instructions.json")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is missing: apt-get install valgrind")
     # What Bench.command reads: the servers run as in the side-by-side benchmark.
-    args.loop, args.log_level = "asyncio", "info"
+    args.loop = "asyncio"
     per_push: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(args, Path(tmp))

@@ -3,6 +3,7 @@
 # the rest into .venv-bench), then runs the side-by-side server benchmark and the protocol-core
 # microbenchmark, and writes bench/results/. Arguments go to bench/sidebyside.py, e.g.
 #   bash bench/run.sh                      # 3 interleaved rounds of 10 s per case, a few minutes
+#   bash bench/run.sh --also wxhook-memory # also wxhook with its memory store: Redis's CPU share
 #   bash bench/run.sh --rounds 0 --soak 1000000 --out bench/results/soak.json
 #                                          # wxhook's RSS over a million pushes per mode
 #   bash bench/run.sh --smoke              # only start the three servers and check their replies

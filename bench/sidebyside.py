@@ -1,9 +1,11 @@
-"""Side by side, in one run on one machine: a bare aiohttp endpoint (the ceiling), the
-hand-written wechatpy + aiohttp + Redis server, and wxhook with Redis dedup and a plugin.
+"""Side by side, in one run on one machine: a bare aiohttp endpoint (the ceiling) on
+`web.Application` and the same on aiohttp's low-level `web.Server`, the hand-written wechatpy +
+aiohttp + Redis server, and wxhook with Redis dedup and a plugin.
 
 Each server runs alone, pinned to core 0 (taskset); wrk (and the benchmark's own Redis) run on
 core 1. Each is loaded in plain and in safe mode with distinct, signed (and encrypted) pushes,
-in interleaved rounds; the medians and the ratios wxhook/bare and wxhook/wechatpy are printed
+in interleaved rounds; the medians and the ratios wxhook/bare, wxhook/wechatpy and web.Server /
+web.Application are printed
 and written to bench/results/. Traffic goes to 127.0.0.1 only; every process started here is
 stopped by its pid.
 
@@ -43,7 +45,19 @@ from wxhook.simulator import open_reply  # noqa: E402
 
 PY = sys.executable
 SERVER_CORE, LOAD_CORE = "0", "1"
-SERVERS = ("bare", "wechatpy", "wxhook")
+SERVERS = ("bare", "lowlevel", "wechatpy", "wxhook")
+# Both bare endpoints answer "success" to anything and may cycle the pool; the others dedup.
+BARE = ("bare", "lowlevel")
+NAMES = {
+    "bare": "bare aiohttp web.Application (ceiling)",
+    "lowlevel": "bare aiohttp web.Server (low-level)",
+    "wechatpy": "wechatpy + aiohttp + Redis",
+    "wxhook": "wxhook + Redis",
+    "wxhook-memory": "wxhook, memory store (no Redis)",
+}
+# Loaded in the same rounds with --also, outside the ratios: wxhook with its in-process store,
+# so that the CPU the Redis work costs per push shows as a difference measured in one run.
+EXTRA = ("wxhook-memory",)
 MODES = ("plain", "safe")
 RESULTS = HERE / "results"
 
@@ -149,7 +163,7 @@ class Bench:
 
     # Servers ----------------------------------------------------------------------------
 
-    def wxhook_config(self, mode: str, port: int) -> Path:
+    def wxhook_config(self, mode: str, port: int, store: str = "redis") -> Path:
         account = {
             "name": "bench",
             "path": "/wechat",
@@ -170,7 +184,8 @@ class Bench:
             # The pools are built once per run; a run takes longer than the default 5 minutes.
             "timestamp_tolerance = 3600",
             "[store]",
-            f'url = "{self.redis_url}"',
+            # memory:// (--wxhook-store memory): what the Redis work costs, by difference.
+            f'url = "{self.redis_url if store == "redis" else "memory://"}"',
             "dedup_ttl = 3600",  # not shorter than the timestamp window
             "[log]",
             f'level = "{self.args.log_level}"',
@@ -179,7 +194,7 @@ class Bench:
             "[[accounts]]",
             *(f"{k} = {json.dumps(v)}" for k, v in account.items()),
         ]
-        path = self.workdir / f"wxhook-{mode}.toml"
+        path = self.workdir / f"wxhook-{mode}-{store}.toml"
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -187,10 +202,13 @@ class Bench:
         loop = self.args.loop
         if server == "bare":
             return [PY, str(HERE / "servers/bare.py"), str(port), loop]
+        if server == "lowlevel":
+            return [PY, str(HERE / "servers/bare_server.py"), str(port), loop]
         if server == "wechatpy":
             script = str(HERE / "servers/wechatpy_server.py")
             return [PY, script, str(port), mode, self.redis_url, loop]
-        config = str(self.wxhook_config(mode, port))
+        store = "memory" if server == "wxhook-memory" else self.args.wxhook_store
+        config = str(self.wxhook_config(mode, port, store))
         return [PY, str(HERE / "servers/wxhook_server.py"), config, loop]
 
     @contextlib.contextmanager
@@ -199,7 +217,7 @@ class Bench:
         port = free_port()
         log = (self.workdir / f"{server}-{mode}.log").open("wb")
         env = dict(os.environ)
-        if server == "wxhook" and self.args.wxhook_path is not None:
+        if server.startswith("wxhook") and self.args.wxhook_path is not None:
             env["PYTHONPATH"] = str(self.args.wxhook_path.resolve())
         proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CORE, *self.command(server, mode, port)],
@@ -227,7 +245,7 @@ class Bench:
                 status, answer = r.status, r.read()
             if status != 200:
                 raise AssertionError(f"{server}/{mode}: {kind} got {status}")
-            if server == "bare":
+            if server in BARE:
                 ok = answer == b"success"
             elif kind == "subscribe":
                 reply = open_reply(pool.keys(mode), answer)
@@ -294,8 +312,8 @@ class Bench:
             self.flush_redis()
             spy = self.profiler(server, mode, proc.pid)
             cpu = cpu_seconds(proc.pid)
-            # Servers that dedup get each push once; the bare endpoint may cycle the pool.
-            result = self.wrk(port, pools[mode], self.args.duration, once=server != "bare")
+            # Servers that dedup get each push once; the bare endpoints may cycle the pool.
+            result = self.wrk(port, pools[mode], self.args.duration, once=server not in BARE)
             cpu = cpu_seconds(proc.pid) - cpu
             if spy is not None:
                 spy.wait(30)
@@ -322,7 +340,7 @@ class Bench:
             f"non-200 {run.non200}  replies {run.replies}",
             flush=True,
         )
-        if server != "bare" and result["requests"] >= self.args.pool:
+        if server not in BARE and result["requests"] >= self.args.pool:
             print(f"  !! {server}/{mode} used up the pool: req/s understated, raise --pool")
         if run.non200 or result["connect_errors"] or result["read_errors"] or result["timeouts"]:
             print(f"  !! errors in {server}/{mode}: {result}", flush=True)
@@ -353,8 +371,10 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for mode in MODES:
         row: dict[str, Any] = {}
-        for server in SERVERS:
+        for server in (*SERVERS, *EXTRA):
             mine = [r for r in runs if r.server == server and r.mode == mode]
+            if not mine:
+                continue
             row[server] = {
                 "rps": statistics.median(r.rps for r in mine),
                 "p50_ms": statistics.median(r.p50_ms for r in mine),
@@ -363,15 +383,23 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
                 "cpu_us_per_request": statistics.median(r.cpu_us_per_request for r in mine),
                 "rounds": [round(r.rps) for r in mine],
             }
-        w, b, p = row["wxhook"], row["bare"], row["wechatpy"]
+        w, b, p, low = row["wxhook"], row["bare"], row["wechatpy"], row["lowlevel"]
         row["ratios"] = {
             "wxhook/bare": w["rps"] / b["rps"],
+            "wxhook/lowlevel": w["rps"] / low["rps"],
+            "lowlevel/bare": low["rps"] / b["rps"],
+            "cpu us bare - lowlevel": b["cpu_us_per_request"] - low["cpu_us_per_request"],
             "wxhook/wechatpy": w["rps"] / p["rps"],
             # CPU per request does not depend on whether the load generator kept up.
             "cpu wechatpy/wxhook": p["cpu_us_per_request"] / w["cpu_us_per_request"],
             "cpu bare/wxhook": b["cpu_us_per_request"] / w["cpu_us_per_request"],
             "p99 limit ms (1.5 x bare + 5)": 1.5 * b["p99_ms"] + 5,
         }
+        if "wxhook-memory" in row:
+            # The Redis work per push, as the server does it: the CPU it adds to wxhook.
+            row["ratios"]["cpu us redis per push"] = (
+                w["cpu_us_per_request"] - row["wxhook-memory"]["cpu_us_per_request"]
+            )
         table[mode] = row
     return table
 
@@ -381,23 +409,19 @@ def print_table(table: dict[str, Any]) -> str:
         "| mode | server | req/s | p50 ms | p99 ms | peak RSS MB | CPU µs/request |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    names = {
-        "bare": "bare aiohttp (ceiling)",
-        "wechatpy": "wechatpy + aiohttp + Redis",
-        "wxhook": "wxhook + Redis",
-    }
     for mode in MODES:
-        for server in SERVERS:
+        for server in (s for s in (*SERVERS, *EXTRA) if s in table[mode]):
             r = table[mode][server]
             lines.append(
-                f"| {mode} | {names[server]} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+                f"| {mode} | {NAMES[server]} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
                 f"{r['p99_ms']:.2f} | {r['peak_rss_mb']:.0f} | {r['cpu_us_per_request']:.0f} |"
             )
     lines += [
         "",
         "| mode | req/s wxhook/bare | req/s wxhook/wechatpy | CPU per request wechatpy/wxhook "
-        "| wxhook p99 vs 1.5 × bare + 5 ms |",
-        "|---|---:|---:|---:|---|",
+        "| wxhook p99 vs 1.5 × bare + 5 ms | req/s web.Server/web.Application "
+        "| CPU µs/request saved by web.Server |",
+        "|---|---:|---:|---:|---|---:|---:|",
     ]
     for mode in MODES:
         ratios = table[mode]["ratios"]
@@ -406,8 +430,13 @@ def print_table(table: dict[str, Any]) -> str:
         lines.append(
             f"| {mode} | {ratios['wxhook/bare']:.2f} | {ratios['wxhook/wechatpy']:.2f} | "
             f"{ratios['cpu wechatpy/wxhook']:.2f} | "
-            f"{p99:.1f} ms {'<=' if p99 <= limit else '>'} {limit:.1f} ms |"
+            f"{p99:.1f} ms {'<=' if p99 <= limit else '>'} {limit:.1f} ms | "
+            f"{ratios['lowlevel/bare']:.2f} | {ratios['cpu us bare - lowlevel']:.1f} |"
         )
+    for mode in MODES:
+        redis = table[mode]["ratios"].get("cpu us redis per push")
+        if redis is not None:
+            lines.append(f"\n{mode}: the Redis work costs wxhook {redis:.0f} CPU µs per push")
     text = "\n".join(lines)
     print(text)
     return text
@@ -415,13 +444,13 @@ def print_table(table: dict[str, Any]) -> str:
 
 def chart(table: dict[str, Any], path: Path) -> None:
     """A grouped bar chart of req/s, as a self-contained SVG (no plotting library needed)."""
-    colours = {"bare": "#9e9e9e", "wechatpy": "#e8a33d", "wxhook": "#2e7d32"}
+    colours = {"bare": "#9e9e9e", "lowlevel": "#cfcfcf", "wechatpy": "#e8a33d", "wxhook": "#2e7d32"}
     highest = max(table[m][s]["rps"] for m in MODES for s in SERVERS)
     step = 10 ** max(len(str(int(highest / 5))) - 1, 0)
     step *= next(k for k in (1, 2, 5, 10) if highest / (step * k) <= 5)
     top = step * 5 * (1.1 if highest > step * 4.6 else 1.0)
-    width, height, left, bottom, plot_h = 640, 360, 70, 300, 250
-    bar, gap, group = 60, 12, 260
+    width, height, left, bottom, plot_h = 720, 380, 70, 300, 250
+    bar, gap, group = 56, 10, 310
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="12">',
@@ -451,20 +480,22 @@ def chart(table: dict[str, Any], path: Path) -> None:
                 f'text-anchor="middle">{rps:,.0f}</text>'
             )
         out.append(
-            f'<text x="{x0 + (3 * bar + 2 * gap) / 2}" y="{bottom + 20}" '
+            f'<text x="{x0 + (len(SERVERS) * bar + (len(SERVERS) - 1) * gap) / 2}" '
+            f'y="{bottom + 20}" '
             f'text-anchor="middle" font-size="13">{mode} mode</text>'
         )
+    labels = {
+        "bare": "bare web.Application",
+        "lowlevel": "bare web.Server",
+        "wechatpy": "wechatpy by hand",
+        "wxhook": "wxhook",
+    }
     for k, server in enumerate(SERVERS):
-        x = left + 30 + k * 170
-        label = {
-            "bare": "bare aiohttp (ceiling)",
-            "wechatpy": "wechatpy by hand",
-            "wxhook": "wxhook",
-        }[server]
+        x = left + k * 160
         out.append(
-            f'<rect x="{x}" y="{height - 30}" width="12" height="12" fill="{colours[server]}"/>'
+            f'<rect x="{x}" y="{height - 40}" width="12" height="12" fill="{colours[server]}"/>'
         )
-        out.append(f'<text x="{x + 18}" y="{height - 20}">{label}</text>')
+        out.append(f'<text x="{x + 18}" y="{height - 30}">{labels[server]}</text>')
     out.append("</svg>")
     path.write_text("\n".join(out) + "\n")
 
@@ -479,7 +510,13 @@ def main() -> None:
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--log-level", default="INFO", help="wxhook's log.level")
     parser.add_argument(
-        "--profile", nargs="*", default=[], choices=SERVERS, help="py-spy these servers"
+        "--wxhook-store",
+        choices=("redis", "memory"),
+        default="redis",
+        help="wxhook's dedup store (memory: the Redis work's share, by difference)",
+    )
+    parser.add_argument(
+        "--profile", nargs="*", default=[], choices=SERVERS + EXTRA, help="py-spy these servers"
     )
     parser.add_argument(
         "--wxhook-path",
@@ -489,6 +526,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--only", nargs="*", default=[], choices=SERVERS, help="load only these (no ratios)"
+    )
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        choices=EXTRA,
+        help="load these too, in the same rounds (rows of their own, outside the ratios)",
     )
     parser.add_argument("--smoke", action="store_true", help="only start each server and check")
     parser.add_argument("--soak", type=int, default=0, help="wxhook RSS over N pushes per mode")
@@ -525,7 +569,7 @@ def main() -> None:
             for r in range(args.rounds):  # interleaved, so machine noise hits every case alike
                 print(f"round {r + 1}/{args.rounds}", flush=True)
                 for mode in MODES:
-                    for server in args.only or SERVERS:
+                    for server in [*(args.only or SERVERS), *args.also]:
                         runs.append(bench.measure(server, mode, pools))
             complete = bool(runs) and not args.only
             table = summarise(runs) if complete else {}
