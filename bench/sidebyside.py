@@ -537,6 +537,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="only start each server and check")
     parser.add_argument("--soak", type=int, default=0, help="wxhook RSS over N pushes per mode")
     parser.add_argument("--out", type=Path, default=RESULTS / "sidebyside.json")
+    parser.add_argument(
+        "--chart",
+        type=Path,
+        default=None,
+        help="where the SVG chart goes (default: beside --out; docs/img/sidebyside.svg for docs)",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "taskset", "redis-server"):
         if shutil.which(tool) is None and not (args.smoke and tool == "wrk"):
@@ -603,9 +609,10 @@ def main() -> None:
         "runs": [asdict(r) for r in runs],
     }
     args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    svg = args.chart or args.out.with_suffix(".svg")
     if table:
-        chart(table, args.out.with_suffix(".svg"))
-    print(f"wrote {args.out}" + (f" and {args.out.with_suffix('.svg')}" if table else ""))
+        chart(table, svg)
+    print(f"wrote {args.out}" + (f" and {svg}" if table else ""))
 
 
 if __name__ == "__main__":
