@@ -7,6 +7,11 @@ redis-py pipeline: one write and one read of all the replies on one node, or, on
 Cluster, redis-py's cluster pipeline, which sends each command to the node owning its key and
 follows MOVED and ASK. Each caller still gets its own reply or its own error, as if it had sent
 the command alone.
+
+One pipeline is in flight at a time: what is queued while one is out goes as the next, when it
+returns (or at once, past `max_batch` commands). Under load that makes fewer, larger pipelines;
+an idle server sends each command at the end of its turn as before. A command therefore waits
+for at most one batch before its own: `Batcher.bound` is twice the bound of one batch.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class Batcher:
         """`bound`: the longest a batch may take, retries and re-discovery included."""
         self._client = client
         self._bound = bound
+        # The longest a command may wait for its reply: the batch ahead of it, then its own.
+        self.bound = 2 * bound
         self._max_batch = max_batch
         self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
@@ -58,10 +65,17 @@ class Batcher:
         self._scheduled = False
         if not self._queue:
             return
+        if self._flushing and len(self._queue) < self._max_batch:
+            return  # a batch is out: this one goes when it returns (_sent)
         batch, self._queue = self._queue, []
         task = asyncio.get_running_loop().create_task(self._send(batch))
         self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._flushing.discard(task)
+        if self._queue and not self._scheduled:
+            self._flush()  # what queued while the batch was out
 
     async def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         live = [(command, future) for command, future in batch if not future.cancelled()]
@@ -102,7 +116,7 @@ class Batcher:
 
     async def aclose(self) -> None:
         """Send what is queued and wait for the batches in flight (callers wait for them)."""
-        if self._queue:
-            self._flush()
-        if self._flushing:
+        while self._queue or self._flushing:
+            if self._queue and not self._flushing:
+                self._flush()
             await asyncio.wait(set(self._flushing))

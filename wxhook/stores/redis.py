@@ -118,10 +118,10 @@ class RedisDedup:
     def __init__(self, connection: RedisConnection) -> None:
         self._connection = connection
         self._client = connection.client
-        self.bound = connection.bound
         self._set_get = True  # SET NX GET needs Redis >= 7.0; fall back once if refused
         # Concurrent pushes share one pipeline round trip.
         self._batch = Batcher(connection.client, bound=connection.bound)
+        self.bound = self._batch.bound
         connection.before_close(self._batch.aclose)
 
     async def _set_if_absent(self, key: bytes, value: bytes, ttl: bytes) -> Any:
