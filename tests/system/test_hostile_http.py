@@ -126,14 +126,21 @@ def genuine_push(port: int, text: str) -> str:
 
 
 def read_all(sock: socket.socket, wait: float) -> bytes:
+    return read_until_closed(sock, wait)[0]
+
+
+def read_until_closed(sock: socket.socket, wait: float) -> tuple[bytes, bool]:
+    """What the server sent, and whether it closed the connection within `wait` seconds."""
     sock.settimeout(wait)
     out = b""
     try:
         while chunk := sock.recv(65536):
             out += chunk
-    except (TimeoutError, ConnectionResetError):
+    except TimeoutError:
+        return out, False
+    except ConnectionResetError:
         pass
-    return out
+    return out, True
 
 
 SIGNED = urlencode({"signature": "0" * 40, "timestamp": "1", "nonce": "1"})
@@ -163,7 +170,7 @@ def slow_headers(sock: socket.socket) -> None:
 
 
 CASES = {
-    "unfinished chunked trailer": (unfinished_trailer, (400, 408)),  # over 8 KB, or too slow
+    "unfinished chunked trailer": (unfinished_trailer, (400, 408, None)),  # 8 KB, or too slow
     "CRLF drip": (crlf_drip, None),
     "slow headers": (slow_headers, None),
     "HTTP/1.0 with Expect": (
@@ -194,9 +201,13 @@ def test_hostile_http_is_refused_and_a_genuine_push_still_answers(server: Server
         time.sleep(0.1)  # the attack is under way on its connection
         assert genuine_push(server.port, case) == f"echo: {case}"
         attacker.join(30)
-        answer = read_all(sock, 1.0)
-    if expected is not None:
+        answer, closed = read_until_closed(sock, 5.0)  # server.read_timeout is 2 s
+    if expected is not None and answer:
         assert int(answer.split(b"\r\n")[0].split(b" ")[1]) in expected, answer[:200]
+    elif expected is not None:
+        # A server that refuses while the client is still sending may reset the connection,
+        # and TCP then drops the answer it had sent: refused all the same.
+        assert None in expected and closed, "neither answered nor closed"
     # Never "100 Continue" to an HTTP/1.0 client, never a smuggled second request answered.
     assert b"100 Continue" not in answer and answer.count(b"HTTP/1.") <= 1, answer[:400]
     new = server.lines()[before:]
