@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from conftest import free_port, start_serve
 from helpers import KEY
 from selenium import webdriver
@@ -61,6 +62,7 @@ PLUGIN = textwrap.dedent(
 
 
 def write_config(tmp: Path, port: int, store_url: str) -> None:
+    redis.Redis.from_url(store_url).flushdb()  # no failure record of an earlier run
     (tmp / "consoleplugin.py").write_text(PLUGIN)
     (tmp / "config.toml").write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
@@ -196,11 +198,13 @@ def test_send_retry_live_and_replay_a_failure(browser: WebDriver, tmp_path: Path
         assert "consoleplugin.fragile" in failed_row.text and "✗" in failed_row.text
         assert runs(tmp_path) == ["welcome"]
         (tmp_path / "broken").unlink()
+        failure_id = failure.get_attribute("data-id")
         failure.find_element(By.CSS_SELECTOR, "button.replay").click()
         wait_for(browser, ec.text_to_be_present_in_element((By.ID, "replay-line"), "handled"))
         assert text_of(browser, "#replay-line").startswith("ok ")
         assert runs(tmp_path) == ["welcome", "fragile order 42"]
-        wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "tr.failure-row"))
+        gone = f'tr.failure-row[data-id="{failure_id}"]'
+        wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, gone))
 
         # WeChat's URL verification, played from the page.
         browser.find_element(By.ID, "verify").click()

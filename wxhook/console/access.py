@@ -29,6 +29,8 @@ def refusal(config: Config) -> str:
     """Why the console is off entirely, or "" when it may be served."""
     if not config.console.enabled:
         return "console.enabled is false"
+    if not config.ops.port:
+        return "ops.port is 0: there is no ops listener to serve it on"
     if not is_loopback(config.ops.host) and not config.console.token:
         return (
             f"the ops listener is on {config.ops.host or 'every address'}, not loopback, and no "

@@ -88,7 +88,7 @@ class ConsoleViews:
                 return web.Response(status=415, text="the console's calls are JSON\n")
             if verdict.set_cookie:
                 # The token leaves the address bar; the cookie carries it, out of scripts' reach.
-                response = web.HTTPSeeOther(request.path)
+                response = web.Response(status=303, headers={"Location": request.path})
                 response.set_cookie(
                     COOKIE,
                     self.config.console.token,

@@ -197,18 +197,18 @@ function follow() {
   source.onerror = () => { $("#stream").textContent = "reconnecting 重连中"; $("#stream").className = "badge o-duplicate"; };
   source.onmessage = (message) => {
     const entry = JSON.parse(message.data);
+    const fresh = !state.entries.has(entry.id); // a reconnection sends the ring again
     state.entries.set(entry.id, entry);
     renderLive();
-    if ((entry.handlers || []).some((h) => h.failed)) setTimeout(() => loadFailures(), 300);
+    if (fresh && (entry.handlers || []).some((h) => h.failed)) setTimeout(() => loadFailures(), 300);
   };
 }
 
 // Failures ----------------------------------------------------------------------------------
 
-async function loadFailures(line) {
+async function loadFailures() {
   const out = await api("failures");
-  const note = out.error || (out.records.length ? "" : "no failure records 暂无失败记录");
-  $("#failures-note").replaceChildren(line || note);
+  $("#failures-note").textContent = out.error || (out.records.length ? "" : "no failure records 暂无失败记录");
   $("#failures tbody").replaceChildren(...(out.records || []).map((r) =>
     el("tr", { class: "failure-row", "data-id": r.id },
       el("td", {}, clock(r.time)),
@@ -222,7 +222,9 @@ async function loadFailures(line) {
 
 async function replay(id) {
   const out = await api("failures/" + encodeURIComponent(id) + "/replay", {});
-  await loadFailures(el("span", { id: "replay-line", class: out.result === "ok" ? "" : "bad" }, out.line || out.error));
+  $("#replay-result").replaceChildren(
+    el("span", { id: "replay-line", class: out.result === "ok" ? "" : "bad" }, out.line || out.error));
+  await loadFailures();
 }
 
 // Start -------------------------------------------------------------------------------------

@@ -126,6 +126,12 @@ def test_on_loopback_no_token_is_needed_but_only_loopback_names_are_served():
     assert verdict(cfg, host="attacker.example").status == 403  # DNS rebinding
 
 
+def test_without_an_ops_listener_nothing_is_kept_for_a_console():
+    cfg = config(ops={"port": 0}, console={"enabled": True})
+    assert "no ops listener" in refusal(cfg)
+    assert LIVE not in create_app(cfg, router=Router())
+
+
 def test_off_loopback_without_a_token_the_console_is_refused():
     cfg = settings("0.0.0.0")
     assert "not loopback" in refusal(cfg)
