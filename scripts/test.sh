@@ -38,6 +38,15 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
+# tests/system/test_console.py drives the console in Debian's headless Chromium (through its
+# chromedriver); a CJK font keeps the page's Chinese labels readable in its screenshots.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "chromium or chromedriver is missing: installing them with apt-get" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    chromium chromium-driver fonts-wqy-zenhei >/dev/null
+fi
 if ! redis_answers; then
   echo "starting redis-server on 127.0.0.1:$REDIS_PORT (nothing kept on disk)" >&2
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \

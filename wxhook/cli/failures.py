@@ -9,7 +9,6 @@ import os
 import sys
 
 from ..config import Config
-from ..stores import StoreUnavailable
 from .configfile import add_config_option, load
 
 log = logging.getLogger("wxhook.cli")
@@ -76,6 +75,7 @@ async def _replay_failures(
     config: Config, ids: list[str], every: bool, resend_unknown: bool
 ) -> int:
     from ..api import WeChatAPI
+    from ..dispatch.rerun import replay_record
     from ..dispatcher import Dispatcher
     from ..metrics import Metrics
     from ..plugins import load_plugins
@@ -114,35 +114,17 @@ async def _replay_failures(
                     records.append(record)
         owner = os.urandom(8).hex()
         for record in reversed(records) if every else records:  # oldest first
-            failure_id = record["id"]
-            # Two operators replaying at once must not run one record twice.
-            lock = f"replay:{failure_id}"
-            if not await store.values.lock(lock, owner, config.dispatch.background_timeout + 30):
-                print(f"skipped {failure_id}: another replay of it is running")
-                continue
-            try:
-                if await store.failures.get(failure_id) is None:
-                    print(f"skipped {failure_id}: replayed by someone else meanwhile")
-                    continue
-                result = await dispatcher.replay(record, resend_unknown=resend_unknown)
-                handlers = ",".join(result.handlers) or "(none matched)"
-                if not result.ok:
-                    print(f"failed {failure_id} {handlers}: {result.error}; record kept")
-                    code = code or 1
-                else:
-                    try:
-                        removed = await store.failures.remove(failure_id)
-                    except StoreUnavailable as exc:
-                        print(
-                            f"ok {failure_id} {handlers}: handled, but the record could not be "
-                            f"removed ({exc}): remove it before replaying again"
-                        )
-                        code = code or 1
-                        continue
-                    gone = "record removed" if removed else "the record was already gone"
-                    print(f"ok {failure_id} {handlers}: handled, {gone}")
-            finally:
-                await store.values.unlock(lock, owner)
+            done = await replay_record(
+                store,
+                dispatcher,
+                record,
+                resend_unknown=resend_unknown,
+                owner=owner,
+                lock_ttl=config.dispatch.background_timeout + 30,
+            )
+            print(done.line)
+            if done.result in ("failed", "unremoved"):
+                code = code or 1
     finally:
         for hook in router.hooks("shutdown"):
             try:

@@ -35,7 +35,7 @@ def account_secrets(account: str, env: Mapping[str, str]) -> dict[str, str]:
 
 def apply_environment(config: Config, env: Mapping[str, str]) -> Config:
     """The config with WXHOOK_STORE_URL, WXHOOK_STORE_PASSWORD, WXHOOK_STORE_SENTINEL_PASSWORD,
-    WXHOOK_OPS_HOST and WXHOOK_OPS_PORT applied over the file's values."""
+    WXHOOK_CONSOLE_TOKEN, WXHOOK_OPS_HOST and WXHOOK_OPS_PORT applied over the file's values."""
     store_url = env.get("WXHOOK_STORE_URL")
     store_password = env.get("WXHOOK_STORE_PASSWORD")
     sentinel_password = env.get("WXHOOK_STORE_SENTINEL_PASSWORD")
@@ -49,6 +49,9 @@ def apply_environment(config: Config, env: Mapping[str, str]) -> Config:
                 sentinel_password=sentinel_password or config.store.sentinel_password,
             ),
         )
+    console_token = env.get("WXHOOK_CONSOLE_TOKEN")
+    if console_token:
+        config = replace(config, console=replace(config.console, token=console_token))
     return ops_from_environment(config, env)
 
 

@@ -19,6 +19,7 @@ from .sections import (
     AccountConfig,
     ApiConfig,
     Config,
+    ConsoleConfig,
     DispatchConfig,
     LogConfig,
     MetricsConfig,
@@ -40,6 +41,7 @@ SECTIONS = {
     "plugins": PluginsConfig,
     "log": LogConfig,
     "metrics": MetricsConfig,
+    "console": ConsoleConfig,
 }
 # Settings that moved, and where to: named in the error instead of "not a setting".
 MOVED_SETTINGS = {"server.max_timestamp_skew": "security.timestamp_tolerance"}

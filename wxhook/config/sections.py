@@ -144,6 +144,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """[console]: the local web console at /console on the ops listener."""
+
+    enabled: bool = False
+    token: str = ""  # required when the ops listener is not on loopback
+    history: int = 200  # pushes kept in memory for the live view
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
 
@@ -157,4 +166,5 @@ class Config:
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     source: str = "<defaults>"

@@ -181,6 +181,10 @@ def validate(config: Config) -> None:
             f"ops.port {ops.port} is server.port: the ops listener needs a port of its own "
             "(or ops.port = 0 for none)"
         )
+    if not 1 <= config.console.history <= 100_000:
+        raise ConfigError(
+            f"console.history must be 1..100000 pushes kept in memory, got {config.console.history}"
+        )
     if server.event_loop not in ("auto", "uvloop", "asyncio"):
         raise ConfigError(
             f'server.event_loop must be "auto", "uvloop" or "asyncio", got {server.event_loop!r}'

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
 from ..metrics import Metrics
+
+
+@dataclass(slots=True)
+class HandlerRuns:
+    """The handlers one push ran: (name, seconds) as each ends, and the names that failed."""
+
+    ran: list[tuple[str, float]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+# Set by whoever watches a push (the console) before dispatching it; its handler tasks inherit
+# the same HandlerRuns. Unset (None) otherwise: nothing is recorded.
+handler_runs: ContextVar[HandlerRuns | None] = ContextVar("handler_runs", default=None)
 
 
 class MetricsObserver:
@@ -37,9 +53,15 @@ class MetricsObserver:
 
     def handler_ran(self, handler: str, seconds: float) -> None:
         self.metrics.child(self.metrics.handler_seconds, handler).observe(seconds)
+        runs = handler_runs.get()
+        if runs is not None:
+            runs.ran.append((handler, seconds))
 
     def handler_failed(self, handler: str) -> None:
         self.metrics.handler_errors.labels(handler).inc()
+        runs = handler_runs.get()
+        if runs is not None:
+            runs.failed.append(handler)
 
     def background_started(self) -> None:
         self.metrics.background.inc()

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..api import WeChatAPI
 from ..config import AccountConfig, Config, load_config
+from ..console import LiveFeed, add_console, console_feed
 from ..dispatcher import Dispatcher
 from ..logs import client_errors, flush_logs
 from ..metrics import Metrics
@@ -32,6 +33,7 @@ STORE = web.AppKey("store", Store)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 API = web.AppKey("api", WeChatAPI)
 ENDPOINTS = web.AppKey("endpoints", dict[str, Endpoint])
+LIVE = web.AppKey("live", LiveFeed)
 
 
 async def ready(store: Store) -> HttpAnswer:
@@ -164,8 +166,13 @@ def setup(
         late_replies=frozenset(a.name for a in config.accounts if a.late_replies),
     )
     endpoints: dict[str, Endpoint] = {}
+    feed = console_feed(config)  # None unless the console is on: nothing built per push then
+    if feed is not None:
+        app[LIVE] = feed
     for account in config.accounts:
-        endpoint = Endpoint(account, account.keys(), config, app[METRICS], app[DISPATCHER])
+        endpoint = Endpoint(
+            account, account.keys(), config, app[METRICS], app[DISPATCHER], watcher=feed
+        )
         endpoints[account.path] = endpoint
         _warn_about_key_rotation(account)
         app.router.add_get(account.path, endpoint.handle, allow_head=False)
@@ -211,7 +218,9 @@ def create_app(
 
 def create_ops_app(app: web.Application) -> web.Application:
     """The ops listener's application: /healthz, /readyz and /metrics of a wxhook `app`
-    (set up by `setup` or `create_app`), which owns the store and the metrics."""
+    (set up by `setup` or `create_app`), which owns the store and the metrics; /console too
+    with console.enabled."""
     ops = web.Application()
     ops.router.add_routes(_ops_views(app))
+    add_console(ops, app[CONFIG], app[STORE], app[DISPATCHER], app.get(LIVE))
     return ops

@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -17,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ..config import AccountConfig, Config
 from ..core import (
     AccountKeys,
+    BaseMessage,
     BodyTooLarge,
     CryptoError,
     Decoded,
@@ -30,7 +32,8 @@ from ..core import (
     seal,
     verify_url,
 )
-from ..dispatcher import Dispatcher
+from ..dispatch.observer import HandlerRuns, handler_runs
+from ..dispatcher import Dispatcher, Outcome
 from ..logs import FastLine, client_errors
 from ..metrics import Metrics
 from ..stores import NonceGuard
@@ -64,6 +67,24 @@ def to_response(answer: HttpAnswer) -> web.Response:
     return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
+class Watcher(Protocol):
+    """Who is told of each push answered or refused (the console's live view)."""
+
+    def answered(
+        self,
+        account: str,
+        message: BaseMessage,
+        outcome: Outcome,
+        label: str,
+        latency: float,
+        runs: HandlerRuns,
+    ) -> None:
+        """A push was answered: `label` as in the access line, `runs` its handlers so far."""
+
+    def refused(self, account: str, reason: str, status: int, error: str) -> None:
+        """A request was refused with `status` for `reason`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """One account's callback URL: what it answers, independent of the HTTP layer."""
@@ -73,6 +94,7 @@ class Endpoint:
     config: Config
     metrics: Metrics
     dispatcher: Dispatcher
+    watcher: Watcher | None = None  # None: nothing is built for anyone to watch
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp view: GET is the URL verification; POST is a push."""
@@ -181,6 +203,10 @@ class Endpoint:
 
         message = decoded.message
         msg_type, event = metrics.observe_type(message)
+        runs = None
+        if self.watcher is not None:
+            runs = HandlerRuns()
+            handler_runs.set(runs)  # this request's task and the handler tasks it starts
         try:
             outcome = await self.dispatcher.dispatch(
                 name,
@@ -213,6 +239,8 @@ class Endpoint:
                 "latency_ms": round(latency * 1000, 1),
             },
         )
+        if runs is not None and self.watcher is not None:
+            self.watcher.answered(name, message, outcome, label, latency, runs)
         if not payload:
             return EMPTY
         return HttpAnswer(200, payload, XML)
@@ -265,6 +293,8 @@ class Endpoint:
         # Anyone can send refused requests by the thousand: the log line is gated, not the count.
         if client_errors.allow(f"rejected:{reason}"):
             self._log_rejected(exc, reason)
+        if self.watcher is not None:
+            self.watcher.refused(self.account.name, reason, exc.status, str(exc))
         return HttpAnswer(exc.status, f"{reason}\n".encode())
 
     def _log_rejected(self, exc: ProtocolError, reason: str) -> None:
