@@ -129,13 +129,8 @@ class ConsoleSender:
         except sender.SendError as exc:
             out["error"] = str(exc)
         else:
-            out |= {
-                "status": result.status,
-                "reason": result.reason,
-                "ms": round(result.seconds * 1000, 1),
-                "body": result.body.decode("utf-8", "replace"),
-                "reply": result.reply,
-            }
+            out |= _answered(result.status, result.reason, result.seconds, result.body)
+            out["reply"] = result.reply
         out["live"] = self._live_entry(push, account, after)
         return out
 
@@ -163,11 +158,16 @@ class ConsoleSender:
         except sender.SendError as exc:
             out["error"] = str(exc)
         else:
-            out |= {
-                "status": result.status,
-                "reason": result.reason,
-                "ms": round(result.seconds * 1000, 1),
-                "body": result.body.decode("utf-8", "replace"),
-                "verified": True,
-            }
+            out |= _answered(result.status, result.reason, result.seconds, result.body)
+            out["verified"] = True
         return out
+
+
+def _answered(status: int, reason: str, seconds: float, body: bytes) -> dict[str, Any]:
+    """What the page shows of any answer: status, reason, time taken, body."""
+    return {
+        "status": status,
+        "reason": reason,
+        "ms": round(seconds * 1000, 1),
+        "body": body.decode("utf-8", "replace"),
+    }
