@@ -1,4 +1,5 @@
-"""The `wxhook` command: serve, check-config, failures (list, replay), send, reference.
+"""The `wxhook` command: serve, check-config, healthcheck, failures (list, replay), send,
+reference.
 
 Each command lives in its own module with its options (`add_arguments`) and its body; this one
 builds the parser from them and turns the errors a user can fix into one line and an exit code.
@@ -13,7 +14,7 @@ from importlib.metadata import version
 
 from ..config import ConfigError
 from ..stores import StoreUnavailable
-from . import check, failures, send, serve
+from . import check, failures, healthcheck, send, serve
 from .configfile import DEFAULT_CONFIG, redacted, store_summary
 from .serve import ListenError
 
@@ -37,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_arguments(commands.add_parser("serve", help="run the callback server"))
     check.add_arguments(
         commands.add_parser("check-config", help="validate the config and plugins, then exit")
+    )
+    healthcheck.add_arguments(
+        commands.add_parser(
+            "healthcheck", help="probe /healthz on the configured callback port (exit 0 or 1)"
+        )
     )
     failures.add_arguments(
         commands.add_parser(
