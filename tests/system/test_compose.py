@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -245,6 +246,24 @@ def test_compose_v1_serves_dedups_across_replicas_and_drains_on_stop(
     assert first.reply["Content"] == "probe: one"
     assert sender.post(push).reply == first.reply
     assert runs(stack, "one") == 1
+
+    # The image: the locked dependencies exactly, wxhook's wheel, no build folders, not root.
+    def normal(pin: str) -> str:  # PEP 503 names: typing_extensions == typing-extensions
+        name, _, version = pin.partition("==")
+        return re.sub(r"[-_.]+", "-", name).lower() + "==" + version
+
+    frozen = stack("exec", "-T", "wxhook", "pip", "freeze", "--all").stdout.splitlines()
+    lock = (clone / "deploy" / "requirements.lock").read_text()
+    locked = re.findall(r"^([a-z0-9][a-z0-9._-]*==\S+)", lock, re.MULTILINE)
+    # wxhook itself shows as "wxhook @ file:///dist/wxhook-….whl": the wheel built from here.
+    (own,) = [f for f in frozen if f.startswith("wxhook")]
+    assert own.startswith(f"wxhook @ file:///dist/wxhook-{version('wxhook')}-py3-none-any.whl")
+    installed = [normal(f) for f in frozen if not f.startswith(("wxhook", "pip=="))]
+    assert sorted(installed) == sorted(map(normal, locked))
+    leftover = stack("exec", "-T", "wxhook", "ls", "-d", "/src", "/dist", "/opt/build", check=False)
+    assert leftover.returncode != 0 and leftover.stdout == ""
+    assert stack("exec", "-T", "wxhook", "id", "-u").stdout.strip() == "10001"
+
     # The one-shot check ran before the server, said ok, and has ended.
     assert stack.containers("check") == [] or not running(stack, "check")
     assert "ok (live)" in stack.logs("check")
