@@ -32,7 +32,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wxhook
 # Bounds on every wait, so a broken engine fails the test instead of hanging CI.
 APT_TIMEOUT = 900
 ENGINE_START = 60
-PULL_TIMEOUT = 30
+PULL_TIMEOUT = 600  # a real pull of a base image; an unreachable registry fails at once
 STANDIN_TIMEOUT = 1200
 COMPOSE_TIMEOUT = 600
 
@@ -183,7 +183,7 @@ def base_images(engine: Engine) -> None:
         if run(["docker", "image", "inspect", image], timeout=30, check=False).returncode != 0
     ]
     for image in list(missing):
-        pulled = run(["docker", "pull", image], timeout=PULL_TIMEOUT + 600, check=False)
+        pulled = run(["docker", "pull", image], timeout=PULL_TIMEOUT, check=False)
         if pulled.returncode == 0:
             missing.remove(image)
     if shutil.which("debootstrap") is None:
