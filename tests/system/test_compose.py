@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import free_port
 from dockerharness import PROJECT, Engine, Project, engine_session, fresh_clone, healthz, leftovers
 
 from wxhook import sender
@@ -127,15 +128,13 @@ def test_readme_deploy_steps_serve_the_demo_on_a_fresh_clone(
     # test's own, and the host port if something else holds 8080 here.
     demo = Project(engine, clone, engine.v2)
     project.append(demo)
-    port = 8080 if port_free(8080) else free_loopback_port()
+    port = 8080 if port_free(8080) else free_port()
     if port != 8080:
         demo.env_extra["WXHOOK_PUBLISH"] = f"127.0.0.1:{port}"
-    outputs = []
-    started = time.monotonic()
-    for step in steps:
-        step = step.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-        if step.startswith("docker compose down"):
-            continue  # below, after the checks
+    *serving, last = [step.replace("127.0.0.1:8080", f"127.0.0.1:{port}") for step in steps]
+    assert last == "docker compose down", steps
+
+    def type_in(step: str) -> str:
         done = subprocess.run(
             ["bash", "-c", step],
             cwd=clone,
@@ -146,24 +145,26 @@ def test_readme_deploy_steps_serve_the_demo_on_a_fresh_clone(
             check=False,
         )
         assert done.returncode == 0, f"{step}\n{done.stdout}\n{done.stderr}"
-        outputs.append(done.stdout)
+        return done.stdout
+
+    started = time.monotonic()
+    outputs = []
+    for step in serving:
+        outputs.append(type_in(step))
         if step == steps[0]:
             demo.wait_healthy("wxhook", within=UP_WITHIN - (time.monotonic() - started))
-    assert "docker compose down" in " ".join(steps)
-    assert any("hello" in out for out in outputs), outputs  # the example plugin echoed it
+    assert '"Content": "hello"' in outputs[-1], outputs  # the example plugin echoed it
     assert assert_loopback_only(demo, "wxhook") == [port]
-    # A signed and encrypted push from this host, through the published port.
+    # A signed and encrypted push from this host, through the published port, and its retry.
     push = text_push(demo_keys(clone / "docker-compose.yml"), port, "你好")
     first = sender.post(push)
     assert first.status == 200 and first.reply["Content"] == "你好"
-    again = sender.post(push)
-    assert again.reply == first.reply
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    assert sender.post(push).reply == first.reply
+    # The last step takes it all down (the fixture then drops the Redis volume too).
+    type_in(last)
+    assert demo("ps", "-a", "-q").stdout.split() == []
+    with pytest.raises(OSError):
+        healthz(port, timeout=2)
 
 
 # Compose v1, with a probe plugin that logs each run -------------------------------------------

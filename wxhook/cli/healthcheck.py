@@ -10,9 +10,6 @@ import urllib.request
 
 from .configfile import add_config_option, load
 
-# Addresses that mean "every interface": the probe then asks loopback of the same family.
-WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `wxhook healthcheck`."""
@@ -24,11 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def probe_url(host: str, port: int) -> str:
-    """http://HOST:PORT/healthz, with a wildcard host turned into loopback."""
-    host = WILDCARDS.get(host, host)
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}/healthz"
+    """http://HOST:PORT/healthz, a wildcard host probed on loopback of its family (as
+    `wxhook send` picks the server's address)."""
+    from ..sender import callback_url
+
+    return callback_url(None, host=host, port=port, path="/healthz")
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
