@@ -154,6 +154,7 @@ def test_readme_deploy_steps_serve_the_demo_on_a_fresh_clone(
         if step == steps[0]:
             demo.wait_healthy("wxhook", within=UP_WITHIN - (time.monotonic() - started))
     assert '"Content": "hello"' in outputs[-1], outputs  # the example plugin echoed it
+    assert "uses the demo secrets of docker-compose.yml" in demo.logs("wxhook")
     assert assert_loopback_only(demo, "wxhook") == [port]
     # A signed and encrypted push from this host, through the published port, and its retry.
     push = text_push(demo_keys(clone / "docker-compose.yml"), port, "你好")

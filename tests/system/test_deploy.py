@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from wxhook.config import SECRET_FIELDS, ConfigError, load_config
+from wxhook.config import DEMO_TOKEN, SECRET_FIELDS, ConfigError, load_config
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "Dockerfile"
@@ -231,6 +231,8 @@ def test_a_fresh_clone_needs_no_env_file(compose_file: Path):
         assert "env_file" not in svc, f"{name}: env_file makes .env required"
     # The defaults make a valid config: the demo account, in safe mode, with the example plugin.
     config = config_of(compose_file, defaults(compose_file))
+    # The demo token is the one `wxhook serve` recognises and warns about.
+    assert config.accounts[0].token == DEMO_TOKEN
     assert config.plugins.modules == ("plugins.hello",)
     assert [(a.name, a.mode) for a in config.accounts] == [("main", "safe")]
     assert (PROJECT / "examples" / "hello.py").is_file()

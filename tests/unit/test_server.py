@@ -338,3 +338,20 @@ async def test_unexpected_errors_in_verification_and_readiness_are_clean_answers
     )
     resp = await client.get("/readyz")
     assert resp.status == 503 and b"Traceback" not in await resp.read()
+
+
+def test_the_demo_token_of_the_compose_files_is_warned_about(caplog):
+    from wxhook.config import DEMO_TOKEN, parse_config
+    from wxhook.server import create_app
+
+    accounts = [
+        {"name": "demo", "path": "/demo", "token": DEMO_TOKEN},
+        {"name": "real", "path": "/real", "token": "a-real-token"},
+    ]
+    with caplog.at_level("WARNING", logger="wxhook.server"):
+        create_app(parse_config({"accounts": accounts}, env={}))
+    warned = [r.getMessage() for r in caplog.records if "demo secrets" in r.getMessage()]
+    assert warned == [
+        "account demo uses the demo secrets of docker-compose.yml, which are public: anyone "
+        "who reaches this server can forge pushes; set the account's own in .env"
+    ]

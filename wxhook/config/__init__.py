@@ -6,7 +6,7 @@ them, environment.py applies what the environment sets, validation.py checks the
 
 from __future__ import annotations
 
-from .environment import SECRET_FIELDS, env_name
+from .environment import DEMO_TOKEN, SECRET_FIELDS, env_name
 from .errors import ConfigError
 from .parsing import load_config, parse_config
 from .sections import (
@@ -25,6 +25,7 @@ from .sections import (
 )
 
 __all__ = [
+    "DEMO_TOKEN",
     "SECRET_FIELDS",
     "AccountConfig",
     "ApiConfig",

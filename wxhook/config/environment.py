@@ -21,6 +21,11 @@ SECRET_FIELDS = (
 )
 
 
+# The token the compose files give the demo account when .env sets none. It is public: a server
+# that uses it answers anyone who can reach it, so `wxhook serve` warns.
+DEMO_TOKEN = "wxhookdemo"  # noqa: S105 - public on purpose, only recognised
+
+
 def env_name(account: str, key: str) -> str:
     """WXHOOK_<ACCOUNT>_<KEY>: the variable that overrides one account's secret."""
     return f"WXHOOK_{re.sub(r'[^A-Za-z0-9]', '_', account).upper()}_{key.upper()}"

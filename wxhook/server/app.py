@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..api import WeChatAPI
-from ..config import AccountConfig, Config, load_config
+from ..config import DEMO_TOKEN, AccountConfig, Config, load_config
 from ..console import LiveFeed, add_console, console_feed
 from ..dispatcher import Dispatcher
 from ..logs import client_errors, flush_logs
@@ -174,7 +174,7 @@ def setup(
             account, account.keys(), config, app[METRICS], app[DISPATCHER], watcher=feed
         )
         endpoints[account.path] = endpoint
-        _warn_about_key_rotation(account)
+        _warn_about_keys(account)
         app.router.add_get(account.path, endpoint.handle, allow_head=False)
         app.router.add_post(account.path, endpoint.handle)
     app[ENDPOINTS] = endpoints
@@ -184,7 +184,13 @@ def setup(
     return app
 
 
-def _warn_about_key_rotation(account: AccountConfig) -> None:
+def _warn_about_keys(account: AccountConfig) -> None:
+    if DEMO_TOKEN in (account.token, account.previous_token):
+        log.warning(
+            "account %s uses the demo secrets of docker-compose.yml, which are public: anyone "
+            "who reaches this server can forge pushes; set the account's own in .env",
+            account.name,
+        )
     if account.previous_valid_until > time.time() + 30 * 86400:
         log.warning(
             "account %s: the previous keys stay valid for more than 30 days; a rotation "
